@@ -1,0 +1,281 @@
+package io.hearth.driver;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Encodes and decodes frames of the driver channel (protocol/PROTOCOL.md, version 1).
+ *
+ * <p>Decoding is strict: anything the specification does not allow is a {@link DecodeException}.
+ * Thread-safe: the mapper is configured once and only used to read and write trees.
+ */
+public final class Codec {
+  public static final int kMaxFrameBytes = 16 * 1024 * 1024;
+  public static final int kVersion = 1;
+
+  private static final Set<String> kDriverStates = Set.of("ready", "stopping", "error");
+  private static final Set<String> kSessionStates = Set.of("starting", "idle", "busy", "error", "dead");
+  private static final Set<String> kStatementStates = Set.of("running", "available", "cancelled");
+  private static final Set<String> kSessionKinds = Set.of("pyspark", "spark", "sql", "sparkr", "shared");
+  private static final Set<String> kStatementKinds = Set.of("pyspark", "spark", "sql", "sparkr");
+  private static final Set<String> kErrorCodes = Set.of("not_authenticated", "unknown_session", "bad_request");
+
+  private static final ObjectMapper kMapper = new ObjectMapper()
+      .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+      .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS);
+  private static final JsonNodeFactory kNodes = JsonNodeFactory.instance;
+
+  /** A frame that breaks the protocol; the message says what is wrong, for the log. */
+  public static final class DecodeException extends Exception {
+    public DecodeException(String message) {
+      super(message);
+    }
+  }
+
+  private Codec() {}
+
+  public static ObjectMapper mapper() {
+    return kMapper;
+  }
+
+  // ---------------------------------------------------------------------------------- decode
+
+  /** Decodes one frame; never returns null. */
+  public static Message decode(byte[] frame) throws DecodeException {
+    if (frame.length > kMaxFrameBytes) {
+      throw new DecodeException("frame of " + frame.length + " bytes exceeds " + kMaxFrameBytes);
+    }
+    JsonNode root;
+    try {
+      root = kMapper.readTree(frame);
+    } catch (IOException e) {
+      throw new DecodeException("not JSON: " + e.getMessage());
+    }
+    if (root == null || !root.isObject()) {
+      throw new DecodeException("frame is not a JSON object");
+    }
+    Fields envelope = new Fields((ObjectNode) root, "frame");
+    long v = envelope.integer("v");
+    String type = envelope.string("type");
+    JsonNode bodyNode = envelope.node("body");
+    envelope.finish();
+    if (v != kVersion) {
+      throw new DecodeException("unsupported protocol version " + v);
+    }
+    if (!bodyNode.isObject()) {
+      throw new DecodeException("body is not an object");
+    }
+    Fields b = new Fields((ObjectNode) bodyNode, type);
+    Message message = switch (type) {
+      case "hello" -> new Message.Hello(b.string("driver_id"), b.string("secret"),
+          b.integers("versions"), b.integer("pid"), b.string("spark_version"));
+      case "welcome" -> new Message.Welcome(b.integer("version"), b.integer("heartbeat_ms"));
+      case "reject" -> new Message.Reject(b.string("reason"));
+      case "heartbeat" -> new Message.Heartbeat();
+      case "driver_state" -> new Message.DriverState(b.oneOf("state", kDriverStates),
+          b.optionalString("app_id"), b.optionalString("spark_ui_url"), b.optionalString("message"));
+      case "open_session" -> new Message.OpenSession(b.integer("session_id"),
+          b.oneOf("kind", kSessionKinds));
+      case "session_state" -> new Message.SessionState(b.integer("session_id"),
+          b.oneOf("state", kSessionStates), b.optionalString("message"));
+      case "execute" -> new Message.Execute(b.integer("session_id"), b.integer("statement_id"),
+          b.oneOf("kind", kStatementKinds), b.string("code"));
+      case "statement_update" -> new Message.StatementUpdate(b.integer("session_id"),
+          b.integer("statement_id"), b.oneOf("state", kStatementStates), b.progress("progress"),
+          b.integer("started"), b.integer("completed"), b.optionalObject("output"));
+      case "close_session" -> new Message.CloseSession(b.integer("session_id"));
+      case "shutdown" -> new Message.Shutdown();
+      case "error" -> new Message.Error(b.oneOf("code", kErrorCodes), b.string("message"));
+      default -> throw new DecodeException("unknown message type '" + type + "'");
+    };
+    b.finish();
+    return message;
+  }
+
+  /** Reads the fields of one JSON object and remembers which ones were read. */
+  private static final class Fields {
+    private final ObjectNode object;
+    private final String where;
+    private final Set<String> seen = new HashSet<>();
+
+    Fields(ObjectNode object, String where) {
+      this.object = object;
+      this.where = where;
+    }
+
+    JsonNode node(String key) throws DecodeException {
+      seen.add(key);
+      JsonNode n = object.get(key);
+      if (n == null || n.isNull()) {
+        throw new DecodeException(where + ": missing field '" + key + "'");
+      }
+      return n;
+    }
+
+    JsonNode optionalNode(String key) {
+      seen.add(key);
+      JsonNode n = object.get(key);
+      return n == null || n.isNull() ? null : n;
+    }
+
+    long integer(String key) throws DecodeException {
+      return asInteger(node(key), key);
+    }
+
+    private long asInteger(JsonNode n, String key) throws DecodeException {
+      if (!n.isIntegralNumber() || !n.canConvertToLong()) {
+        throw new DecodeException(where + ": '" + key + "' is not a 64-bit integer");
+      }
+      return n.longValue();
+    }
+
+    String string(String key) throws DecodeException {
+      JsonNode n = node(key);
+      if (!n.isTextual()) {
+        throw new DecodeException(where + ": '" + key + "' is not a string");
+      }
+      return n.textValue();
+    }
+
+    String optionalString(String key) throws DecodeException {
+      JsonNode n = optionalNode(key);
+      if (n != null && !n.isTextual()) {
+        throw new DecodeException(where + ": '" + key + "' is not a string");
+      }
+      return n == null ? null : n.textValue();
+    }
+
+    String oneOf(String key, Set<String> allowed) throws DecodeException {
+      String s = string(key);
+      if (!allowed.contains(s)) {
+        throw new DecodeException(where + ": '" + key + "' has unknown value '" + s + "'");
+      }
+      return s;
+    }
+
+    List<Long> integers(String key) throws DecodeException {
+      JsonNode n = node(key);
+      if (!n.isArray()) {
+        throw new DecodeException(where + ": '" + key + "' is not an array");
+      }
+      List<Long> out = new ArrayList<>();
+      for (JsonNode item : n) {
+        out.add(asInteger(item, key));
+      }
+      return List.copyOf(out);
+    }
+
+    double progress(String key) throws DecodeException {
+      JsonNode n = node(key);
+      if (!n.isNumber() || !(n.doubleValue() >= 0.0 && n.doubleValue() <= 1.0)) {
+        throw new DecodeException(where + ": '" + key + "' is not a number in [0, 1]");
+      }
+      return n.doubleValue();
+    }
+
+    JsonNode optionalObject(String key) throws DecodeException {
+      JsonNode n = optionalNode(key);
+      if (n != null && !n.isObject()) {
+        throw new DecodeException(where + ": '" + key + "' is not an object");
+      }
+      return n;
+    }
+
+    void finish() throws DecodeException {
+      for (Iterator<String> it = object.fieldNames(); it.hasNext(); ) {
+        String key = it.next();
+        if (!seen.contains(key)) {
+          throw new DecodeException(where + ": unknown field '" + key + "'");
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- encode
+
+  /** Encodes one frame as UTF-8 JSON. The caller checks the size against kMaxFrameBytes. */
+  public static byte[] encode(Message message) {
+    try {
+      return kMapper.writeValueAsBytes(toTree(message));
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot encode " + message.getClass().getSimpleName(), e);
+    }
+  }
+
+  /** The frame of a message as a JSON tree; optional fields that are null are left out. */
+  public static ObjectNode toTree(Message message) {
+    ObjectNode body = kNodes.objectNode();
+    String type;
+    if (message instanceof Message.Hello m) {
+      type = "hello";
+      body.put("driver_id", m.driverId()).put("secret", m.secret());
+      ArrayNode versions = body.putArray("versions");
+      m.versions().forEach(versions::add);
+      body.put("pid", m.pid()).put("spark_version", m.sparkVersion());
+    } else if (message instanceof Message.Welcome m) {
+      type = "welcome";
+      body.put("version", m.version()).put("heartbeat_ms", m.heartbeatMs());
+    } else if (message instanceof Message.Reject m) {
+      type = "reject";
+      body.put("reason", m.reason());
+    } else if (message instanceof Message.Heartbeat) {
+      type = "heartbeat";
+    } else if (message instanceof Message.DriverState m) {
+      type = "driver_state";
+      body.put("state", m.state());
+      putOptional(body, "app_id", m.appId());
+      putOptional(body, "spark_ui_url", m.sparkUiUrl());
+      putOptional(body, "message", m.message());
+    } else if (message instanceof Message.OpenSession m) {
+      type = "open_session";
+      body.put("session_id", m.sessionId()).put("kind", m.kind());
+    } else if (message instanceof Message.SessionState m) {
+      type = "session_state";
+      body.put("session_id", m.sessionId()).put("state", m.state());
+      putOptional(body, "message", m.message());
+    } else if (message instanceof Message.Execute m) {
+      type = "execute";
+      body.put("session_id", m.sessionId()).put("statement_id", m.statementId())
+          .put("kind", m.kind()).put("code", m.code());
+    } else if (message instanceof Message.StatementUpdate m) {
+      type = "statement_update";
+      body.put("session_id", m.sessionId()).put("statement_id", m.statementId())
+          .put("state", m.state()).put("progress", m.progress())
+          .put("started", m.started()).put("completed", m.completed());
+      if (m.output() != null) {
+        body.set("output", m.output());
+      }
+    } else if (message instanceof Message.CloseSession m) {
+      type = "close_session";
+      body.put("session_id", m.sessionId());
+    } else if (message instanceof Message.Shutdown) {
+      type = "shutdown";
+    } else if (message instanceof Message.Error m) {
+      type = "error";
+      body.put("code", m.code()).put("message", m.message());
+    } else {
+      throw new IllegalArgumentException("unknown message " + message);
+    }
+    ObjectNode frame = kNodes.objectNode();
+    frame.put("v", kVersion).put("type", type).set("body", body);
+    return frame;
+  }
+
+  private static void putOptional(ObjectNode body, String key, String value) {
+    if (value != null) {
+      body.put(key, value);
+    }
+  }
+}

@@ -1,0 +1,237 @@
+package io.hearth.driver;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.spark.SparkConf;
+import org.apache.spark.SparkContext;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * The Hearth agent: the main class spark-submit runs in the Spark driver.
+ *
+ * <pre>
+ * spark-submit --class io.hearth.driver.HearthDriver hearth-driver.jar \
+ *     --server tcp://HOST:PORT --driver-id ID --secret-file PATH [--idle-timeout 10m]
+ * </pre>
+ *
+ * <p>Says hello to the server before creating Spark (so the server soon knows the driver is
+ * alive), creates the SparkSession, reports driver_state, then hosts sessions until shutdown,
+ * reject or the idle timeout.
+ */
+public final class HearthDriver implements Channel.Listener {
+  /** The agent's arguments. */
+  record Options(String server, String driverId, Path secretFile, long idleTimeoutMs) {
+    static Options parse(String[] args) {
+      String server = null;
+      String driverId = null;
+      String secretFile = null;
+      String idle = "10m";
+      for (int i = 0; i < args.length; i++) {
+        String key = args[i];
+        if (i + 1 >= args.length) {
+          throw new IllegalArgumentException("missing value for " + key);
+        }
+        String value = args[++i];
+        switch (key) {
+          case "--server" -> server = value;
+          case "--driver-id" -> driverId = value;
+          case "--secret-file" -> secretFile = value;
+          case "--idle-timeout" -> idle = value;
+          default -> throw new IllegalArgumentException("unknown argument " + key);
+        }
+      }
+      if (server == null || driverId == null || secretFile == null) {
+        throw new IllegalArgumentException(
+            "usage: HearthDriver --server tcp://HOST:PORT --driver-id ID --secret-file PATH"
+                + " [--idle-timeout 10m]");
+      }
+      return new Options(server, driverId, Path.of(secretFile), parseDuration(idle));
+    }
+  }
+
+  /** Parses "500ms", "90s", "10m", "2h" (a bare number is milliseconds) into milliseconds. */
+  static long parseDuration(String text) {
+    String t = text.trim();
+    String[][] units = {{"ms", "1"}, {"s", "1000"}, {"m", "60000"}, {"h", "3600000"}};
+    for (String[] unit : units) {
+      if (t.endsWith(unit[0])) {
+        String number = t.substring(0, t.length() - unit[0].length());
+        if (!number.isEmpty() && number.chars().allMatch(Character::isDigit)) {
+          return Long.parseLong(number) * Long.parseLong(unit[1]);
+        }
+      }
+    }
+    if (!t.isEmpty() && t.chars().allMatch(Character::isDigit)) {
+      return Long.parseLong(t);
+    }
+    throw new IllegalArgumentException("not a duration: '" + text + "' (use e.g. 500ms, 90s, 10m)");
+  }
+
+  private final Options options;
+  private final String secret;
+  private final Channel channel;
+  private final CompletableFuture<SparkSession> spark = new CompletableFuture<>();
+  private final Map<Long, Session> sessions = new ConcurrentHashMap<>();
+  // Slow work (closing sessions, shutdown) runs here so the channel thread keeps heartbeating.
+  private final ExecutorService control = Executors.newSingleThreadExecutor(r -> {
+    Thread t = new Thread(r, "hearth-control");
+    t.setDaemon(true);
+    return t;
+  });
+  private final AtomicBoolean shuttingDown = new AtomicBoolean();
+  private final PythonGateway gateway;
+
+  private HearthDriver(Options options, String secret) {
+    this.options = options;
+    this.secret = secret;
+    this.gateway = new PythonGateway(spark, sessions);
+    this.channel = new Channel(options.server(), this::hello, options.idleTimeoutMs(), this);
+  }
+
+  public static void main(String[] args) {
+    Options options;
+    String secret;
+    try {
+      options = Options.parse(args);
+      secret = Files.readString(options.secretFile(), StandardCharsets.UTF_8).trim();
+      Files.delete(options.secretFile());
+    } catch (IllegalArgumentException | IOException e) {
+      System.err.println("hearth: " + e);
+      System.exit(64);
+      return;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(PythonWorker::destroyAll, "hearth-kill-workers"));
+    new HearthDriver(options, secret).run();
+  }
+
+  private Message.Hello hello() {
+    String version;
+    if (spark.isDone() && !spark.isCompletedExceptionally()) {
+      version = spark.join().sparkContext().version();
+    } else {
+      version = org.apache.spark.package$.MODULE$.SPARK_VERSION();
+    }
+    return new Message.Hello(options.driverId(), secret, List.of((long) Codec.kVersion),
+        ProcessHandle.current().pid(), version);
+  }
+
+  private void run() {
+    System.err.println("hearth: driver " + options.driverId() + " connecting to " + options.server());
+    channel.start();
+    SparkSession session;
+    try {
+      SparkSession.Builder builder = SparkSession.builder();
+      if (!new SparkConf().contains("spark.scheduler.mode")) {
+        // FAIR lets each session's pool share the cluster; users may still choose otherwise.
+        builder.config("spark.scheduler.mode", "FAIR");
+      }
+      session = builder.getOrCreate();
+    } catch (Throwable t) {
+      System.err.println("hearth: could not create the SparkSession");
+      t.printStackTrace();
+      spark.completeExceptionally(t);
+      channel.send(new Message.DriverState("error", null, null, String.valueOf(t)));
+      stopChannel();
+      System.exit(1);
+      return;
+    }
+    spark.complete(session);
+    SparkContext sc = session.sparkContext();
+    String ui = sc.uiWebUrl().isDefined() ? sc.uiWebUrl().get() : null;
+    System.err.println("hearth: Spark " + sc.version() + " up, application " + sc.applicationId());
+    channel.send(new Message.DriverState("ready", sc.applicationId(), ui, null));
+    // The main thread has nothing left to do; the channel, session and control threads work on.
+    synchronized (this) {
+      while (true) {
+        try {
+          wait();
+        } catch (InterruptedException e) {
+          return;
+        }
+      }
+    }
+  }
+
+  @Override
+  public void onMessage(Message message) {
+    if (shuttingDown.get()) {
+      return;
+    }
+    if (message instanceof Message.OpenSession m) {
+      // Created on the channel thread so that an execute right behind it finds the session.
+      sessions.computeIfAbsent(m.sessionId(), id -> new Session(id, m.kind(), spark, channel, gateway));
+      channel.send(new Message.SessionState(m.sessionId(), "idle", null));
+    } else if (message instanceof Message.Execute m) {
+      Session s = sessions.get(m.sessionId());
+      if (s == null) {
+        unknownSession(m.sessionId());
+      } else {
+        s.submit(m);
+      }
+    } else if (message instanceof Message.CloseSession m) {
+      Session s = sessions.remove(m.sessionId());
+      if (s == null) {
+        unknownSession(m.sessionId());
+      } else {
+        control.execute(() -> {
+          s.close();
+          channel.send(new Message.SessionState(m.sessionId(), "dead", null));
+        });
+      }
+    } else if (message instanceof Message.Shutdown) {
+      shuttingDown.set(true);
+      control.execute(this::shutdown);
+    } else {
+      System.err.println("hearth: ignored unexpected " + message);
+    }
+  }
+
+  private void unknownSession(long id) {
+    channel.send(new Message.Error("unknown_session", "no session " + id + " on this driver"));
+  }
+
+  private void shutdown() {
+    System.err.println("hearth: shutting down");
+    for (Long id : List.copyOf(sessions.keySet())) {
+      Session s = sessions.remove(id);
+      if (s != null) {
+        s.close();
+        channel.send(new Message.SessionState(id, "dead", null));
+      }
+    }
+    channel.send(new Message.DriverState("stopping", null, null, null));
+    gateway.stop();
+    try {
+      spark.join().stop();
+    } catch (Throwable t) {
+      System.err.println("hearth: stopping Spark failed: " + t);
+    }
+    stopChannel();
+    System.err.println("hearth: bye");
+    System.exit(0);
+  }
+
+  private void stopChannel() {
+    try {
+      channel.flushAndStop(2000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  @Override
+  public void onFatal(String why, int exitCode) {
+    System.err.println("hearth: " + why + "; exiting");
+    // Runs on the channel thread; System.exit runs the hooks (python workers, Spark) elsewhere.
+    new Thread(() -> System.exit(exitCode), "hearth-exit").start();
+  }
+}

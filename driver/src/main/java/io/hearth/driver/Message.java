@@ -1,0 +1,50 @@
+package io.hearth.driver;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.List;
+
+/**
+ * The messages of the driver channel, one record per message type of protocol/PROTOCOL.md.
+ * Optional fields are null when absent. Records hold only values; {@link Codec} checks them.
+ */
+public sealed interface Message {
+  record Hello(String driverId, String secret, List<Long> versions, long pid, String sparkVersion)
+      implements Message {
+    // The record's default toString would print the secret into the driver log.
+    @Override
+    public String toString() {
+      return "Hello[driverId=" + driverId + ", versions=" + versions + ", pid=" + pid
+          + ", sparkVersion=" + sparkVersion + "]";
+    }
+  }
+
+  record Welcome(long version, long heartbeatMs) implements Message {}
+
+  record Reject(String reason) implements Message {}
+
+  record Heartbeat() implements Message {}
+
+  /** state: ready, stopping or error. */
+  record DriverState(String state, String appId, String sparkUiUrl, String message)
+      implements Message {}
+
+  /** kind: pyspark, spark, sql, sparkr or shared. */
+  record OpenSession(long sessionId, String kind) implements Message {}
+
+  /** state: starting, idle, busy, error or dead. */
+  record SessionState(long sessionId, String state, String message) implements Message {}
+
+  /** kind: pyspark, spark, sql or sparkr. */
+  record Execute(long sessionId, long statementId, String kind, String code) implements Message {}
+
+  /** state: running, available or cancelled; output is a JSON object or null. */
+  record StatementUpdate(long sessionId, long statementId, String state, double progress,
+      long started, long completed, JsonNode output) implements Message {}
+
+  record CloseSession(long sessionId) implements Message {}
+
+  record Shutdown() implements Message {}
+
+  /** code: not_authenticated, unknown_session or bad_request. */
+  record Error(String code, String message) implements Message {}
+}

@@ -1,0 +1,169 @@
+package io.hearth.driver;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * Checks {@link Codec} against the golden vectors of protocol/vectors: every valid frame decodes
+ * and encodes back to the same JSON value, every frame in invalid/ is refused. Also checks a few
+ * refusals that need no file (oversized frame, out-of-range progress, durations).
+ *
+ * <p>Usage: VectorCheck PROTOCOL_VECTORS_DIR. Exits 1 when a check fails.
+ */
+public final class VectorCheck {
+  private static final List<String> failures = new ArrayList<>();
+  private static int checks;
+
+  public static void main(String[] args) throws IOException {
+    if (args.length != 1) {
+      System.err.println("usage: VectorCheck PROTOCOL_VECTORS_DIR");
+      System.exit(2);
+    }
+    Path dir = Path.of(args[0]);
+    List<Path> valid = jsonFiles(dir);
+    List<Path> invalid = jsonFiles(dir.resolve("invalid"));
+    if (valid.isEmpty() || invalid.isEmpty()) {
+      fail(dir + ": no vectors found");
+    }
+    for (Path file : valid) {
+      checkValid(file);
+    }
+    for (Path file : invalid) {
+      checkRefused(file.getFileName().toString(), Files.readAllBytes(file));
+    }
+    checkExtraCases();
+    System.out.println("driver.vectors: " + valid.size() + " valid and " + invalid.size()
+        + " invalid vectors, " + checks + " checks, " + failures.size() + " failed");
+    failures.forEach(f -> System.out.println("FAIL " + f));
+    System.exit(failures.isEmpty() ? 0 : 1);
+  }
+
+  private static List<Path> jsonFiles(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      return List.of();
+    }
+    try (Stream<Path> files = Files.list(dir)) {
+      return files.filter(f -> f.toString().endsWith(".json")).sorted().toList();
+    }
+  }
+
+  private static void checkValid(Path file) throws IOException {
+    checks++;
+    String name = file.getFileName().toString();
+    byte[] bytes = Files.readAllBytes(file);
+    Message message;
+    try {
+      message = Codec.decode(bytes);
+    } catch (Codec.DecodeException e) {
+      fail(name + ": refused: " + e.getMessage());
+      return;
+    }
+    String expectedType = name.replaceAll("\\.json$", "");
+    String type = Codec.toTree(message).get("type").textValue();
+    if (!expectedType.equals(type) && !expectedType.startsWith(type + "_")) {
+      fail(name + ": decoded as " + type);
+    }
+    JsonNode original = Codec.mapper().readTree(bytes);
+    JsonNode reencoded = Codec.mapper().readTree(Codec.encode(message));
+    if (!sameValue(withoutNulls(original), withoutNulls(reencoded))) {
+      fail(name + ": re-encoded as " + reencoded + ", expected " + original);
+    }
+    // The re-encoded frame must itself decode to the same message.
+    try {
+      if (!Codec.decode(Codec.encode(message)).equals(message)) {
+        fail(name + ": decode(encode(m)) != m");
+      }
+    } catch (Codec.DecodeException e) {
+      fail(name + ": own encoding refused: " + e.getMessage());
+    }
+  }
+
+  private static void checkRefused(String name, byte[] bytes) {
+    checks++;
+    try {
+      Message m = Codec.decode(bytes);
+      fail(name + ": accepted as " + m);
+    } catch (Codec.DecodeException e) {
+      // expected
+    } catch (RuntimeException e) {
+      fail(name + ": decoder threw " + e + " instead of refusing");
+    }
+  }
+
+  private static void checkExtraCases() {
+    byte[] big = new byte[Codec.kMaxFrameBytes + 1];
+    byte[] head = "{\"v\":1,\"type\":\"heartbeat\",\"body\":{},\"pad\":\"".getBytes();
+    java.util.Arrays.fill(big, (byte) 'x');
+    System.arraycopy(head, 0, big, 0, head.length);
+    big[big.length - 2] = '"';
+    big[big.length - 1] = '}';
+    checkRefused("(frame over 16 MiB)", big);
+    checkRefused("(progress 1.5)", ("{\"v\":1,\"type\":\"statement_update\",\"body\":{\"session_id\":0,"
+        + "\"statement_id\":0,\"state\":\"running\",\"progress\":1.5,\"started\":0,\"completed\":0}}").getBytes());
+    checkRefused("(integer as 1.0)",
+        "{\"v\":1,\"type\":\"close_session\",\"body\":{\"session_id\":1.0}}".getBytes());
+    checkRefused("(duplicate key)",
+        "{\"v\":1,\"type\":\"close_session\",\"body\":{\"session_id\":1,\"session_id\":2}}".getBytes());
+    checkRefused("(required field null)",
+        "{\"v\":1,\"type\":\"reject\",\"body\":{\"reason\":null}}".getBytes());
+    checkRefused("(unknown kind)",
+        "{\"v\":1,\"type\":\"open_session\",\"body\":{\"session_id\":1,\"kind\":\"cobol\"}}".getBytes());
+    checkRefused("(trailing data)", "{\"v\":1,\"type\":\"shutdown\",\"body\":{}} {}".getBytes());
+    checks++;
+    if (!Codec.toTree(new Message.Hello("d", "s3cr3t", List.of(1L), 1, "4")).toString().contains("s3cr3t")
+        || new Message.Hello("d", "s3cr3t", List.of(1L), 1, "4").toString().contains("s3cr3t")) {
+      fail("hello: secret must be encoded but never appear in toString()");
+    }
+    Map<String, Long> durations = Map.of("500ms", 500L, "90s", 90_000L, "10m", 600_000L, "2h", 7_200_000L);
+    durations.forEach((text, ms) -> {
+      checks++;
+      if (HearthDriver.parseDuration(text) != ms) {
+        fail("duration " + text + " parsed as " + HearthDriver.parseDuration(text));
+      }
+    });
+    for (String bad : List.of("", "m", "10x", "-5s", "1.5s")) {
+      checks++;
+      try {
+        HearthDriver.parseDuration(bad);
+        fail("duration '" + bad + "' accepted");
+      } catch (IllegalArgumentException e) {
+        // expected
+      }
+    }
+  }
+
+  /** Optional fields may be absent or null (PROTOCOL.md), so null members do not count. */
+  private static JsonNode withoutNulls(JsonNode node) {
+    if (node.isObject()) {
+      ObjectNode copy = ((ObjectNode) node).objectNode();
+      for (Map.Entry<String, JsonNode> e : node.properties()) {
+        if (!e.getValue().isNull()) {
+          copy.set(e.getKey(), withoutNulls(e.getValue()));
+        }
+      }
+      return copy;
+    }
+    return node;
+  }
+
+  /** JSON value equality where numbers compare by value (1.0 equals 1). */
+  private static boolean sameValue(JsonNode a, JsonNode b) {
+    return a.equals((x, y) -> {
+      if (x.isNumber() && y.isNumber()) {
+        return x.decimalValue().compareTo(y.decimalValue()) == 0 ? 0 : 1;
+      }
+      return x.equals(y) ? 0 : 1;
+    }, b);
+  }
+
+  private static void fail(String message) {
+    failures.add(message);
+  }
+}

@@ -1,0 +1,123 @@
+#pragma once
+
+// The messages of the driver channel (protocol/PROTOCOL.md), as plain structs. Field names and
+// meanings are those of the spec; the codec (codec.hpp) maps them to and from JSON frames.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace hearth::protocol {
+
+// The only protocol version this codec speaks; every encoded frame carries it in "v".
+inline constexpr int64_t kVersion = 1;
+// Frames larger than this are refused by decode() (PROTOCOL.md "Transport and framing").
+inline constexpr std::size_t kMaxFrameBytes = 16u << 20;
+
+// "hello" (agent to server): the agent's credentials and the versions it speaks.
+struct Hello {
+  std::string driver_id;
+  std::string secret;
+  std::vector<int64_t> versions;
+  int64_t pid = 0;
+  std::string spark_version;
+  bool operator==(const Hello&) const = default;
+};
+
+// "welcome" (server to agent): the version both sides use from now on.
+struct Welcome {
+  int64_t version = kVersion;
+  int64_t heartbeat_ms = 0;
+  bool operator==(const Welcome&) const = default;
+};
+
+// "reject" (server to agent): the hello was refused; the agent logs the reason and exits.
+struct Reject {
+  std::string reason;
+  bool operator==(const Reject&) const = default;
+};
+
+// "heartbeat" (both ways): empty body.
+struct Heartbeat {
+  bool operator==(const Heartbeat&) const = default;
+};
+
+// "driver_state" (agent to server). state is one of ready, stopping, error.
+struct DriverStatus {
+  std::string state;
+  std::optional<std::string> app_id;
+  std::optional<std::string> spark_ui_url;
+  std::optional<std::string> message;
+  bool operator==(const DriverStatus&) const = default;
+};
+
+// "open_session" (server to agent). kind: pyspark, spark, sql, sparkr or shared.
+struct OpenSession {
+  int64_t session_id = 0;
+  std::string kind;
+  bool operator==(const OpenSession&) const = default;
+};
+
+// "session_state" (agent to server). state is one of starting, idle, busy, error, dead.
+struct SessionStatus {
+  int64_t session_id = 0;
+  std::string state;
+  std::optional<std::string> message;
+  bool operator==(const SessionStatus&) const = default;
+};
+
+// "execute" (server to agent): run `code` as statement `statement_id` of the session.
+struct Execute {
+  int64_t session_id = 0;
+  int64_t statement_id = 0;
+  std::string kind;
+  std::string code;
+  bool operator==(const Execute&) const = default;
+};
+
+// "statement_update" (agent to server). state is one of running, available, cancelled.
+// output_json holds Livy's output object as JSON text; nullopt when the frame has no output (the
+// key absent or null). decode() fills it with compact JSON (the form encode() writes), so a
+// decoded message compares equal to the decode of its own encoding.
+struct StatementUpdate {
+  int64_t session_id = 0;
+  int64_t statement_id = 0;
+  std::string state;
+  double progress = 0;
+  int64_t started = 0;
+  int64_t completed = 0;
+  std::optional<std::string> output_json;
+  bool operator==(const StatementUpdate&) const = default;
+};
+
+// "close_session" (server to agent): end the session's interpreters.
+struct CloseSession {
+  int64_t session_id = 0;
+  bool operator==(const CloseSession&) const = default;
+};
+
+// "shutdown" (server to agent): close every session and end the driver. Empty body.
+struct Shutdown {
+  bool operator==(const Shutdown&) const = default;
+};
+
+// "error" (both ways). code: not_authenticated, unknown_session or bad_request.
+struct ErrorReply {
+  std::string code;
+  std::string message;
+  bool operator==(const ErrorReply&) const = default;
+};
+
+using Message = std::variant<Hello, Welcome, Reject, Heartbeat, DriverStatus, OpenSession,
+                             SessionStatus, Execute, StatementUpdate, CloseSession, Shutdown,
+                             ErrorReply>;
+
+// The wire "type" string of the message's alternative ("hello", "driver_state", "error", ...).
+// The returned view refers to static storage.
+std::string_view type_name(const Message& message);
+
+}  // namespace hearth::protocol

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hearth/protocol/result.hpp"
+#include "hearth/session/records.hpp"
+
+namespace hearth::server {
+
+// Livy's JSON, both ways: request bodies parsed strictly (unknown fields and wrong types are
+// "bad_request" errors, as Livy's Jackson mapping rejects them) and responses rendered with
+// exactly Livy's key sets.
+
+// Session kinds as Livy accepts them, normalized: scala→spark, python→pyspark, r→sparkr.
+std::optional<std::string> normalize_session_kind(std::string_view kind);
+// Statement kinds: pyspark, spark, sql, sparkr (with the same aliases).
+std::optional<std::string> normalize_statement_kind(std::string_view kind);
+
+Result<session::SessionRequest> parse_create_session(std::string_view body);
+
+struct StatementRequest {
+  std::string code;
+  std::optional<std::string> kind;  // normalized
+};
+Result<StatementRequest> parse_create_statement(std::string_view body);
+
+std::string render_session(const session::SessionRecord& session,
+                           const std::vector<std::string>& log_tail);
+std::string render_session_list(int64_t from, int64_t total,
+                                const std::vector<std::string>& rendered_sessions);
+std::string render_statement(const session::StatementRecord& statement);
+std::string render_statement_list(int64_t total, const std::vector<std::string>& rendered);
+std::string render_state(int64_t id, std::string_view state);
+std::string render_log(int64_t id, int64_t from, int64_t total, const std::vector<std::string>& lines);
+std::string render_version(std::string_view version);
+std::string render_message(std::string_view message);  // {"msg": …}
+
+}  // namespace hearth::server

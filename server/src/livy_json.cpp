@@ -1,0 +1,342 @@
+#include "hearth/server/livy_json.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <set>
+
+namespace hearth::server {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+Error bad_request(std::string message) { return make_error("bad_request", std::move(message)); }
+
+Result<rapidjson::Document> parse_object(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+  if (doc.HasParseError()) {
+    return bad_request(std::string("malformed JSON in request body: ") +
+                       rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
+                       std::to_string(doc.GetErrorOffset()));
+  }
+  if (!doc.IsObject()) return bad_request("request body must be a JSON object");
+  return doc;
+}
+
+std::string type_error(std::string_view field, std::string_view expected) {
+  return "field '" + std::string(field) + "' must be " + std::string(expected);
+}
+
+Result<std::optional<std::string>> optional_string(const rapidjson::Value& v, std::string_view field) {
+  if (v.IsNull()) return std::optional<std::string>();
+  if (!v.IsString()) return bad_request(type_error(field, "a string"));
+  return std::optional<std::string>(std::string(v.GetString(), v.GetStringLength()));
+}
+
+Result<std::optional<int64_t>> optional_int(const rapidjson::Value& v, std::string_view field) {
+  if (v.IsNull()) return std::optional<int64_t>();
+  if (!v.IsInt()) return bad_request(type_error(field, "an integer"));
+  return std::optional<int64_t>(v.GetInt());
+}
+
+Result<std::vector<std::string>> string_list(const rapidjson::Value& v, std::string_view field) {
+  std::vector<std::string> out;
+  if (v.IsNull()) return out;
+  if (!v.IsArray()) return bad_request(type_error(field, "an array of strings"));
+  for (const auto& item : v.GetArray()) {
+    if (!item.IsString()) return bad_request(type_error(field, "an array of strings"));
+    out.emplace_back(item.GetString(), item.GetStringLength());
+  }
+  return out;
+}
+
+// Livy coerces scalar conf values to strings (`true`, `5`); objects and arrays are refused.
+Result<std::string> conf_value(const rapidjson::Value& v, std::string_view key) {
+  if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
+  if (v.IsBool()) return std::string(v.GetBool() ? "true" : "false");
+  if (v.IsInt64()) return std::to_string(v.GetInt64());
+  if (v.IsNumber()) {
+    rapidjson::StringBuffer b;
+    Writer w(b);
+    w.Double(v.GetDouble());
+    return std::string(b.GetString());
+  }
+  return bad_request("conf value of '" + std::string(key) + "' must be a string, number or boolean");
+}
+
+void write_string(Writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void write_optional(Writer& w, const std::optional<std::string>& s) {
+  if (s) write_string(w, *s);
+  else w.Null();
+}
+
+void write_list(Writer& w, const std::vector<std::string>& items) {
+  w.StartArray();
+  for (const auto& item : items) write_string(w, item);
+  w.EndArray();
+}
+
+}  // namespace
+
+std::optional<std::string> normalize_session_kind(std::string_view kind) {
+  if (kind == "shared") return "shared";
+  return normalize_statement_kind(kind);
+}
+
+std::optional<std::string> normalize_statement_kind(std::string_view kind) {
+  if (kind == "spark" || kind == "scala") return "spark";
+  if (kind == "pyspark" || kind == "python") return "pyspark";
+  if (kind == "sparkr" || kind == "r") return "sparkr";
+  if (kind == "sql") return "sql";
+  return std::nullopt;
+}
+
+Result<session::SessionRequest> parse_create_session(std::string_view body) {
+  auto doc = parse_object(body);
+  if (!doc) return doc.error();
+  session::SessionRequest request;
+  for (const auto& member : doc->GetObject()) {
+    std::string_view key(member.name.GetString(), member.name.GetStringLength());
+    const rapidjson::Value& v = member.value;
+    auto set_string = [&](std::optional<std::string>& out) -> Result<void> {
+      auto s = optional_string(v, key);
+      if (!s) return s.error();
+      out = std::move(*s);
+      return Ok{};
+    };
+    auto set_int = [&](std::optional<int64_t>& out) -> Result<void> {
+      auto i = optional_int(v, key);
+      if (!i) return i.error();
+      out = *i;
+      return Ok{};
+    };
+    auto set_list = [&](std::vector<std::string>& out) -> Result<void> {
+      auto l = string_list(v, key);
+      if (!l) return l.error();
+      out = std::move(*l);
+      return Ok{};
+    };
+    Result<void> r = Ok{};
+    if (key == "kind") {
+      std::optional<std::string> kind;
+      r = set_string(kind);
+      if (r && kind) {
+        auto normalized = normalize_session_kind(*kind);
+        if (!normalized) {
+          return bad_request("Invalid kind: " + *kind +
+                             " (expected one of spark, pyspark, sparkr, sql, shared)");
+        }
+        request.kind = *normalized;
+      }
+    } else if (key == "proxyUser") r = set_string(request.proxy_user);
+    else if (key == "name") r = set_string(request.name);
+    else if (key == "driverMemory") r = set_string(request.driver_memory);
+    else if (key == "executorMemory") r = set_string(request.executor_memory);
+    else if (key == "queue") r = set_string(request.queue);
+    else if (key == "ttl") r = set_string(request.ttl);
+    else if (key == "idleTimeout") r = set_string(request.idle_timeout);
+    else if (key == "driverCores") r = set_int(request.driver_cores);
+    else if (key == "executorCores") r = set_int(request.executor_cores);
+    else if (key == "numExecutors") r = set_int(request.num_executors);
+    else if (key == "jars") r = set_list(request.jars);
+    else if (key == "pyFiles") r = set_list(request.py_files);
+    else if (key == "files") r = set_list(request.files);
+    else if (key == "archives") r = set_list(request.archives);
+    else if (key == "heartbeatTimeoutInSecond") {
+      std::optional<int64_t> seconds;
+      r = set_int(seconds);
+      request.heartbeat_timeout_s = seconds.value_or(0);
+    } else if (key == "conf") {
+      if (v.IsNull()) continue;
+      if (!v.IsObject()) return bad_request(type_error("conf", "an object"));
+      for (const auto& entry : v.GetObject()) {
+        std::string conf_key(entry.name.GetString(), entry.name.GetStringLength());
+        auto value = conf_value(entry.value, conf_key);
+        if (!value) return value.error();
+        request.conf[conf_key] = std::move(*value);
+      }
+    } else {
+      return bad_request("Unrecognized field \"" + std::string(key) + "\" in the session request");
+    }
+    if (!r) return r.error();
+  }
+  if (request.name && !request.name->empty() &&
+      request.name->find_first_not_of("0123456789") == std::string::npos) {
+    return bad_request("Rejected, Reason: Invalid session name: " + *request.name);
+  }
+  return request;
+}
+
+Result<StatementRequest> parse_create_statement(std::string_view body) {
+  auto doc = parse_object(body);
+  if (!doc) return doc.error();
+  StatementRequest request;
+  bool has_code = false;
+  for (const auto& member : doc->GetObject()) {
+    std::string_view key(member.name.GetString(), member.name.GetStringLength());
+    const rapidjson::Value& v = member.value;
+    if (key == "code") {
+      if (!v.IsString()) return bad_request(type_error("code", "a string"));
+      request.code.assign(v.GetString(), v.GetStringLength());
+      has_code = true;
+    } else if (key == "kind") {
+      auto kind = optional_string(v, key);
+      if (!kind) return kind.error();
+      if (*kind) {
+        auto normalized = normalize_statement_kind(**kind);
+        if (!normalized) {
+          return bad_request("Invalid kind: " + **kind + " (expected one of spark, pyspark, sparkr, sql)");
+        }
+        request.kind = *normalized;
+      }
+    } else {
+      return bad_request("Unrecognized field \"" + std::string(key) + "\" in the statement request");
+    }
+  }
+  if (!has_code) return bad_request("field 'code' is required");
+  return request;
+}
+
+std::string render_session(const session::SessionRecord& s, const std::vector<std::string>& log_tail) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  const auto& r = s.request;
+  w.StartObject();
+  w.Key("id"); w.Int64(s.id);
+  w.Key("name"); write_optional(w, r.name);
+  w.Key("appId"); write_optional(w, s.app_id);
+  w.Key("owner"); write_optional(w, s.owner);
+  // Impersonation is not enabled (as in Livy's default), so the proxy user is not in effect.
+  w.Key("proxyUser"); w.Null();
+  w.Key("state"); write_string(w, session::to_string(s.state));
+  w.Key("kind"); write_string(w, r.kind);
+  w.Key("appInfo");
+  w.StartObject();
+  w.Key("driverLogUrl"); w.Null();
+  w.Key("sparkUiUrl"); write_optional(w, s.spark_ui_url);
+  w.Key("executorLogUrls"); w.Null();
+  w.EndObject();
+  w.Key("log"); write_list(w, log_tail);
+  w.Key("ttl"); write_optional(w, r.ttl);
+  w.Key("idleTimeout"); write_optional(w, r.idle_timeout);
+  w.Key("driverMemory"); write_optional(w, r.driver_memory);
+  w.Key("driverCores"); w.Int64(r.driver_cores.value_or(0));
+  w.Key("executorMemory"); write_optional(w, r.executor_memory);
+  w.Key("executorCores"); w.Int64(r.executor_cores.value_or(0));
+  w.Key("conf");
+  w.StartObject();
+  for (const auto& [k, v] : r.conf) {
+    write_string(w, k);
+    write_string(w, v);
+  }
+  w.EndObject();
+  w.Key("archives"); write_list(w, r.archives);
+  w.Key("files"); write_list(w, r.files);
+  w.Key("heartbeatTimeoutInSecond"); w.Int64(r.heartbeat_timeout_s);
+  w.Key("jars"); write_list(w, r.jars);
+  w.Key("numExecutors"); w.Int64(r.num_executors.value_or(0));
+  w.Key("pyFiles"); write_list(w, r.py_files);
+  w.Key("queue"); write_optional(w, r.queue);
+  w.EndObject();
+  return b.GetString();
+}
+
+namespace {
+std::string render_list(std::string_view head, int64_t head_value, std::string_view total_key,
+                        int64_t total, std::string_view items_key,
+                        const std::vector<std::string>& rendered, bool with_head) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  if (with_head) {
+    write_string(w, head);
+    w.Int64(head_value);
+  }
+  write_string(w, total_key);
+  w.Int64(total);
+  write_string(w, items_key);
+  w.StartArray();
+  for (const auto& item : rendered) w.RawValue(item.data(), item.size(), rapidjson::kObjectType);
+  w.EndArray();
+  w.EndObject();
+  return b.GetString();
+}
+}  // namespace
+
+std::string render_session_list(int64_t from, int64_t total, const std::vector<std::string>& rendered) {
+  return render_list("from", from, "total", total, "sessions", rendered, true);
+}
+
+std::string render_statement(const session::StatementRecord& s) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("id"); w.Int64(s.id);
+  w.Key("code"); write_string(w, s.code);
+  w.Key("state"); write_string(w, session::to_string(s.state));
+  w.Key("output");
+  if (s.output_json) w.RawValue(s.output_json->data(), s.output_json->size(), rapidjson::kObjectType);
+  else w.Null();
+  w.Key("progress"); w.Double(s.progress);
+  w.Key("started"); w.Int64(s.started_ms);
+  w.Key("completed"); w.Int64(s.completed_ms);
+  w.EndObject();
+  return b.GetString();
+}
+
+std::string render_statement_list(int64_t total, const std::vector<std::string>& rendered) {
+  return render_list("", 0, "total_statements", total, "statements", rendered, false);
+}
+
+std::string render_state(int64_t id, std::string_view state) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("id"); w.Int64(id);
+  w.Key("state"); write_string(w, state);
+  w.EndObject();
+  return b.GetString();
+}
+
+std::string render_log(int64_t id, int64_t from, int64_t total, const std::vector<std::string>& lines) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("id"); w.Int64(id);
+  w.Key("from"); w.Int64(from);
+  w.Key("total"); w.Int64(total);
+  w.Key("log"); write_list(w, lines);
+  w.EndObject();
+  return b.GetString();
+}
+
+std::string render_version(std::string_view version) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("version"); write_string(w, version);
+  w.Key("user"); w.String("<unknown>");
+  w.Key("revision"); w.String("<unknown>");
+  w.Key("branch"); w.String("<unknown>");
+  w.Key("date"); w.String("<unknown>");
+  w.Key("url"); w.String("<unknown>");
+  w.EndObject();
+  return b.GetString();
+}
+
+std::string render_message(std::string_view message) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("msg"); write_string(w, message);
+  w.EndObject();
+  return b.GetString();
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,274 @@
+#include "hearth/server/rest_server.hpp"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <pistache/router.h>
+
+#include <charconv>
+#include <iostream>
+
+#include "hearth/server/livy_json.hpp"
+
+namespace hearth::server {
+namespace {
+
+using Pistache::Http::Code;
+using Pistache::Http::ResponseWriter;
+using Pistache::Rest::Request;
+using Pistache::Rest::Route;
+
+// The REST boundary's one error table: expected failure codes to HTTP statuses.
+Code status_for(const std::string& code) {
+  if (code == "bad_request" || code == "session_not_active") return Code::Bad_Request;
+  if (code == "not_found" || code == "statement_not_found") return Code::Not_Found;
+  if (code == "forbidden") return Code::Forbidden;
+  if (code == "conflict") return Code::Conflict;
+  if (code == "too_large") return Code::Request_Entity_Too_Large;
+  if (code == "store_unavailable") return Code::Service_Unavailable;
+  return Code::Internal_Server_Error;
+}
+
+void send_json(ResponseWriter& response, Code code, const std::string& body) {
+  response.send(code, body, MIME(Application, Json));
+}
+
+void send_error(ResponseWriter& response, const Error& error) {
+  Code code = status_for(error.code);
+  if (code == Code::Internal_Server_Error) {
+    std::cerr << "[hearth] REST: internal error " << error.code << ": " << error.message << "\n";
+    send_json(response, code, render_message("internal error; see the server log"));
+    return;
+  }
+  send_json(response, code, render_message(error.message));
+}
+
+Result<int64_t> parse_integer(std::string_view text, std::string_view what) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return make_error("bad_request", "For input string: \"" + std::string(text) + "\" (" +
+                                         std::string(what) + ")");
+  }
+  return value;
+}
+
+// `:id` is a number in this version; a name lookup comes with the Livy compatibility work.
+Result<int64_t> session_id_of(const Request& request) {
+  auto text = request.param(":id").as<std::string>();
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 0) {
+    return make_error("not_found", "Session '" + text + "' not found.");
+  }
+  return value;
+}
+
+Result<int64_t> query_int(const Request& request, const std::string& name, int64_t fallback) {
+  auto value = request.query().get(name);
+  if (!value) return fallback;
+  return parse_integer(*value, name);
+}
+
+// Applies Livy's from/size paging to `total` items: returns [begin, end).
+std::pair<int64_t, int64_t> page(int64_t total, int64_t from, int64_t size) {
+  int64_t begin = std::clamp<int64_t>(from, 0, total);
+  int64_t end = size < 0 ? total : std::min<int64_t>(total, begin + size);
+  return {begin, end};
+}
+
+}  // namespace
+
+struct RestServer::Impl {
+  Impl(session::SessionManager& s, RestOptions o) : sessions(s), options(std::move(o)) {}
+
+  session::SessionManager& sessions;
+  RestOptions options;
+  std::unique_ptr<Pistache::Http::Endpoint> endpoint;
+  Pistache::Rest::Router router;
+  bool running = false;
+
+  std::vector<std::string> log_tail(int64_t id, std::size_t n) {
+    auto lines = sessions.session_log(id);
+    if (lines.size() > n) lines.erase(lines.begin(), lines.end() - static_cast<std::ptrdiff_t>(n));
+    return lines;
+  }
+
+  // Wraps a handler so that an escaped exception becomes a 500 instead of a dropped connection.
+  template <typename F>
+  Route::Handler guard(F f) {
+    return [f = std::move(f)](const Request& request, ResponseWriter response) {
+      try {
+        f(request, response);
+      } catch (const std::exception& e) {
+        std::cerr << "[hearth] REST: unexpected exception: " << e.what() << "\n";
+        send_json(response, Code::Internal_Server_Error, render_message("internal error; see the server log"));
+      }
+      return Route::Result::Ok;
+    };
+  }
+
+  void routes() {
+    using Pistache::Rest::Routes::Delete;
+    using Pistache::Rest::Routes::Get;
+    using Pistache::Rest::Routes::Post;
+
+    Get(router, "/version", guard([this](const Request&, ResponseWriter& response) {
+      send_json(response, Code::Ok, render_version(options.version));
+    }));
+
+    Get(router, "/sessions", guard([this](const Request& request, ResponseWriter& response) {
+      auto from = query_int(request, "from", 0);
+      if (!from) return send_error(response, from.error());
+      auto size = query_int(request, "size", 100);
+      if (!size) return send_error(response, size.error());
+      auto all = sessions.list_sessions();
+      if (!all) return send_error(response, all.error());
+      auto total = static_cast<int64_t>(all->size());
+      auto [begin, end] = page(total, *from, *size);
+      std::vector<std::string> rendered;
+      for (int64_t i = begin; i < end; ++i) {
+        const auto& s = (*all)[static_cast<std::size_t>(i)];
+        rendered.push_back(render_session(s, log_tail(s.id, 10)));
+      }
+      send_json(response, Code::Ok, render_session_list(*from, total, rendered));
+    }));
+
+    Post(router, "/sessions", guard([this](const Request& request, ResponseWriter& response) {
+      auto parsed = parse_create_session(request.body());
+      if (!parsed) return send_error(response, parsed.error());
+      auto created = sessions.create_session(std::move(*parsed), std::nullopt);
+      if (!created) return send_error(response, created.error());
+      response.headers().add<Pistache::Http::Header::Location>("/sessions/" + std::to_string(created->id));
+      send_json(response, Code::Created, render_session(*created, log_tail(created->id, 10)));
+    }));
+
+    Get(router, "/sessions/:id", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(request);
+      if (!id) return send_error(response, id.error());
+      auto session = sessions.get_session(*id);
+      if (!session) return send_error(response, session.error());
+      send_json(response, Code::Ok, render_session(*session, log_tail(*id, 10)));
+    }));
+
+    Get(router, "/sessions/:id/state", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(request);
+      if (!id) return send_error(response, id.error());
+      auto session = sessions.get_session(*id);
+      if (!session) return send_error(response, session.error());
+      send_json(response, Code::Ok, render_state(*id, session::to_string(session->state)));
+    }));
+
+    Get(router, "/sessions/:id/log", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(request);
+      if (!id) return send_error(response, id.error());
+      auto session = sessions.get_session(*id);
+      if (!session) return send_error(response, session.error());
+      auto lines = sessions.session_log(*id);
+      auto total = static_cast<int64_t>(lines.size());
+      auto size = query_int(request, "size", 100);
+      if (!size) return send_error(response, size.error());
+      // Livy: without `from`, the last `size` lines.
+      auto from = query_int(request, "from", *size < 0 ? 0 : std::max<int64_t>(0, total - *size));
+      if (!from) return send_error(response, from.error());
+      auto [begin, end] = page(total, *from, *size);
+      std::vector<std::string> slice(lines.begin() + begin, lines.begin() + end);
+      send_json(response, Code::Ok, render_log(*id, *from, total, slice));
+    }));
+
+    Delete(router, "/sessions/:id", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(request);
+      if (!id) return send_error(response, id.error());
+      auto deleted = sessions.delete_session(*id);
+      if (!deleted) return send_error(response, deleted.error());
+      send_json(response, Code::Ok, render_message("deleted"));
+    }));
+
+    Get(router, "/sessions/:id/statements", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(request);
+      if (!id) return send_error(response, id.error());
+      auto statements = sessions.list_statements(*id);
+      if (!statements) return send_error(response, statements.error());
+      std::vector<std::string> rendered;
+      for (const auto& s : *statements) rendered.push_back(render_statement(s));
+      send_json(response, Code::Ok,
+                render_statement_list(static_cast<int64_t>(rendered.size()), rendered));
+    }));
+
+    Post(router, "/sessions/:id/statements", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(request);
+      if (!id) return send_error(response, id.error());
+      auto session = sessions.get_session(*id);
+      if (!session) return send_error(response, session.error());
+      auto parsed = parse_create_statement(request.body());
+      if (!parsed) return send_error(response, parsed.error());
+      std::string kind;
+      if (parsed->kind) {
+        kind = *parsed->kind;
+      } else if (session->request.kind == "shared") {
+        return send_error(response, make_error("bad_request",
+                                               "Code type should be specified if session kind is shared"));
+      } else {
+        kind = session->request.kind;
+      }
+      auto statement = sessions.submit_statement(*id, std::move(parsed->code), std::move(kind));
+      if (!statement) return send_error(response, statement.error());
+      response.headers().add<Pistache::Http::Header::Location>(
+          "/sessions/" + std::to_string(*id) + "/statements/" + std::to_string(statement->id));
+      send_json(response, Code::Created, render_statement(*statement));
+    }));
+
+    Get(router, "/sessions/:id/statements/:sid", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(request);
+      if (!id) return send_error(response, id.error());
+      auto sid_text = request.param(":sid").as<std::string>();
+      int64_t sid = 0;
+      auto [end, ec] = std::from_chars(sid_text.data(), sid_text.data() + sid_text.size(), sid);
+      if (ec != std::errc() || end != sid_text.data() + sid_text.size()) {
+        return send_error(response, make_error("statement_not_found", "Statement not found"));
+      }
+      auto statement = sessions.get_statement(*id, sid);
+      if (!statement) return send_error(response, statement.error());
+      send_json(response, Code::Ok, render_statement(*statement));
+    }));
+
+    router.addNotFoundHandler(guard([](const Request& request, ResponseWriter& response) {
+      send_json(response, Code::Not_Found,
+                render_message("no such resource: " + request.resource()));
+    }));
+  }
+};
+
+RestServer::RestServer(session::SessionManager& sessions, RestOptions options)
+    : impl_(std::make_unique<Impl>(sessions, std::move(options))) {}
+
+RestServer::~RestServer() { stop(); }
+
+Result<void> RestServer::start() {
+  try {
+    Pistache::Address address(impl_->options.host, Pistache::Port(impl_->options.port));
+    impl_->endpoint = std::make_unique<Pistache::Http::Endpoint>(address);
+    auto opts = Pistache::Http::Endpoint::options()
+                    .threads(impl_->options.threads)
+                    .flags(Pistache::Tcp::Options::ReuseAddr)
+                    .maxRequestSize(impl_->options.max_request_bytes);
+    impl_->endpoint->init(opts);
+    impl_->routes();
+    impl_->endpoint->setHandler(impl_->router.handler());
+    impl_->endpoint->serveThreaded();
+    impl_->running = true;
+  } catch (const std::exception& e) {
+    return make_error("bind_failed", "REST cannot listen on " + impl_->options.host + ":" +
+                                         std::to_string(impl_->options.port) + ": " + e.what());
+  }
+  return Ok{};
+}
+
+uint16_t RestServer::port() const { return static_cast<uint16_t>(impl_->endpoint->getPort()); }
+
+void RestServer::stop() {
+  if (!impl_->running) return;
+  impl_->running = false;
+  impl_->endpoint->shutdown();
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,150 @@
+#include "hearth/server/server.hpp"
+
+#include <signal.h>
+
+#include <filesystem>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+#include "hearth/server/rest_server.hpp"
+#include "hearth/session/child_process.hpp"
+#include "hearth/session/kv_store.hpp"
+#include "hearth/session/session_manager.hpp"
+#include "hearth/session/session_store.hpp"
+
+namespace hearth::server {
+namespace fs = std::filesystem;
+namespace {
+
+template <typename T>
+T must(Result<T> result) {
+  if (!result) throw std::runtime_error(result.error().message);
+  return std::move(result).value();
+}
+
+// The pyspark package inside the project's virtual environment: its bin/spark-submit is Spark's.
+std::string default_spark_home() {
+  fs::path lib = fs::path(HEARTH_DEFAULT_VENV) / "lib";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(lib, ec)) {
+    fs::path candidate = entry.path() / "site-packages" / "pyspark";
+    if (fs::exists(candidate / "bin" / "spark-submit")) return candidate.string();
+  }
+  return "";
+}
+
+std::string default_python() {
+  fs::path python = fs::path(HEARTH_DEFAULT_VENV) / "bin" / "python";
+  return fs::exists(python) ? python.string() : "python3";
+}
+
+// The embedded default: a redis-server child with append-only persistence in the data dir,
+// reachable only through a unix socket there.
+class EmbeddedRedis {
+ public:
+  explicit EmbeddedRedis(const fs::path& data_dir) {
+    dir_ = fs::absolute(data_dir / "redis");
+    fs::create_directories(dir_);
+    fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);
+    socket_ = (dir_ / "redis.sock").string();
+    fs::remove(socket_);
+    session::ChildProcess::Options options;
+    options.argv = {"redis-server", "--port", "0", "--unixsocket", socket_, "--unixsocketperm", "700",
+                    "--dir", dir_.string(), "--appendonly", "yes", "--save", "", "--daemonize", "no"};
+    process_ = must(session::ChildProcess::start(std::move(options)));
+    session::RedisAddress address;
+    address.unix_path = socket_;
+    auto probe = session::make_redis_kv_store(address, 1);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!probe->ping()) {
+      if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
+        std::string log;
+        for (const auto& line : process_->log_lines()) log += "\n  " + line;
+        throw std::runtime_error("the embedded redis-server did not start:" + log);
+      }
+      process_->wait_for_exit(std::chrono::milliseconds(50));  // a bounded poll step
+    }
+  }
+  ~EmbeddedRedis() { process_->stop(std::chrono::seconds(10)); }
+  std::string url() const { return "unix://" + socket_; }
+
+ private:
+  fs::path dir_;
+  std::string socket_;
+  std::unique_ptr<session::ChildProcess> process_;
+};
+
+}  // namespace
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A driver or client that goes away mid-write must not kill the server.
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int run(const ServerConfig& config) {
+  fs::path data_dir = fs::absolute(config.get("data-dir"));
+  fs::create_directories(data_dir);
+
+  std::unique_ptr<EmbeddedRedis> embedded;
+  std::string redis_url = config.get("redis");
+  if (redis_url.empty()) {
+    embedded = std::make_unique<EmbeddedRedis>(data_dir);
+    redis_url = embedded->url();
+  }
+  auto kv = session::make_redis_kv_store(must(session::parse_redis_url(redis_url)));
+  if (auto ping = kv->ping(); !ping) throw std::runtime_error(ping.error().message);
+  session::SessionStore store(*kv);
+
+  session::SessionManagerSettings settings;
+  settings.launch.spark_home = config.get("spark-home").empty() ? default_spark_home() : config.get("spark-home");
+  if (settings.launch.spark_home.empty()) {
+    throw std::runtime_error("no Spark found: set --spark-home or run scripts/setup.sh to create .venv");
+  }
+  settings.launch.master = config.get("master");
+  settings.launch.agent_jar = config.get("agent-jar").empty() ? HEARTH_DEFAULT_AGENT_JAR : config.get("agent-jar");
+  if (!fs::exists(settings.launch.agent_jar)) {
+    throw std::runtime_error("driver agent jar not found: " + settings.launch.agent_jar);
+  }
+  settings.launch.python = config.get("python").empty() ? default_python() : config.get("python");
+  settings.launch.idle_timeout = std::to_string(must(config.get_duration("driver-idle-timeout")).count()) + "ms";
+  settings.data_dir = data_dir;
+  settings.driver_bind_endpoint =
+      "tcp://" + config.get("driver-host") + ":" + std::to_string(must(config.get_int("driver-port")));
+  settings.heartbeat = must(config.get_duration("heartbeat-interval"));
+  settings.stop_grace = must(config.get_duration("driver-stop-timeout"));
+  settings.max_log_lines = static_cast<std::size_t>(must(config.get_int("log-lines")));
+
+  session::SessionManager manager(store, settings);
+  manager.start();
+
+  RestOptions rest;
+  rest.host = config.get("host");
+  rest.port = static_cast<uint16_t>(must(config.get_int("port")));
+  rest.threads = must(config.get_int("rest-threads"));
+  rest.version = HEARTH_LIVY_API_VERSION "-hearth-" HEARTH_VERSION;
+  RestServer server(manager, rest);
+  if (auto started = server.start(); !started) throw std::runtime_error(started.error().message);
+
+  std::cout << "hearth-server listening on http://" << rest.host << ":" << server.port()
+            << " (drivers: " << manager.driver_endpoint() << ", redis: " << redis_url
+            << ", data: " << data_dir.string() << ")" << std::endl;
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int received = 0;
+  sigwait(&set, &received);
+  std::cout << "hearth-server: signal " << received << ", stopping" << std::endl;
+  server.stop();
+  manager.stop();
+  return 0;
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hearth/protocol/result.hpp"
+
+namespace hearth::session {
+
+// A supervised child process in its own process group (spark-submit and the driver JVM it
+// becomes, the embedded redis-server). Its stdout and stderr are merged and the last
+// `max_log_lines` lines kept. One thread per child reads the output and reaps the child; when the
+// child exits, the whole process group is killed so nothing it started outlives it, and the
+// exit callback runs on that thread.
+//
+// Lifecycle hazard: the destructor kills the group and joins the supervising thread, so a
+// ChildProcess must never be destroyed from inside its own exit callback.
+class ChildProcess {
+ public:
+  struct Options {
+    std::vector<std::string> argv;               // argv[0] is the program (PATH is searched)
+    std::map<std::string, std::string> env;      // added to (or replacing in) the parent's environment
+    std::vector<std::string> unset_env;          // removed from the parent's environment
+    std::size_t max_log_lines = 200;
+    std::function<void(int wait_status)> on_exit;  // optional; runs on the supervising thread
+  };
+
+  // Starts the child. Error code "spawn_failed" when the program cannot be started.
+  static Result<std::unique_ptr<ChildProcess>> start(Options options);
+
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  int pid() const { return pid_; }
+  bool running() const;
+  // The raw wait status once the child has exited.
+  std::optional<int> wait_status() const;
+  // Blocks until the child has exited or the timeout passes; true if it has exited.
+  bool wait_for_exit(std::chrono::milliseconds timeout) const;
+  // Signals the child's process group (SIGTERM / SIGKILL). No-op once reaped.
+  void terminate();
+  void kill();
+  // Terminates, waits up to `grace`, then kills and waits for the reap. Returns when reaped.
+  void stop(std::chrono::milliseconds grace);
+  // The last lines the child printed (oldest first).
+  std::vector<std::string> log_lines() const;
+
+ private:
+  ChildProcess(int pid, int output_fd, Options options);
+  void supervise();
+  void append_output(const char* data, std::size_t size);
+  void signal_group(int signal_number);
+
+  const int pid_;
+  const int output_fd_;
+  Options options_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable exited_cv_;
+  std::optional<int> wait_status_;
+  std::deque<std::string> lines_;
+  std::string partial_line_;
+  std::thread supervisor_;
+};
+
+}  // namespace hearth::session

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "hearth/protocol/messages.hpp"
+#include "hearth/protocol/result.hpp"
+
+namespace hearth::session {
+
+// The server's end of the driver channel (protocol/PROTOCOL.md): a ZeroMQ ROUTER socket owned
+// by one thread. It authenticates drivers (hello → welcome/reject), sends heartbeats, and hands
+// every other decoded message of an authenticated driver to the listener. Undecodable frames
+// are logged and dropped.
+class DriverChannel {
+ public:
+  struct Listener {
+    virtual ~Listener() = default;
+    // Called on the channel thread; must not block for long and must not call stop().
+    virtual void on_driver_message(const std::string& driver_id, protocol::Message message) = 0;
+  };
+  // Returns the secret of a driver id, or nullopt when the id is unknown. Called on the channel
+  // thread for every hello.
+  using SecretLookup = std::function<std::optional<std::string>(const std::string& driver_id)>;
+
+  struct Options {
+    std::string bind_endpoint = "tcp://127.0.0.1:0";
+    std::chrono::milliseconds heartbeat{2000};
+    std::size_t max_queued_messages = 100000;
+  };
+
+  DriverChannel(Options options, SecretLookup secrets, Listener& listener);
+  ~DriverChannel();  // stops
+  DriverChannel(const DriverChannel&) = delete;
+  DriverChannel& operator=(const DriverChannel&) = delete;
+
+  // Binds and starts the channel thread. Error code "bind_failed".
+  Result<void> start();
+  // The bound endpoint with the real port, e.g. tcp://127.0.0.1:40123. Valid after start().
+  std::string endpoint() const;
+  // Queues a message for a driver; thread-safe, never blocks on the network. Error codes:
+  // "driver_not_connected" (no welcomed peer has that id), "queue_full".
+  Result<void> send(const std::string& driver_id, protocol::Message message);
+  // True when a welcomed peer with that id exists.
+  bool connected(const std::string& driver_id) const;
+  // Stops and joins the channel thread. Idempotent.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hearth::session

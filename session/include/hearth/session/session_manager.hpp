@@ -1,0 +1,102 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "hearth/protocol/result.hpp"
+#include "hearth/session/child_process.hpp"
+#include "hearth/session/driver_channel.hpp"
+#include "hearth/session/records.hpp"
+#include "hearth/session/session_store.hpp"
+#include "hearth/session/spark_submit.hpp"
+
+namespace hearth::session {
+
+struct SessionManagerSettings {
+  LaunchSettings launch;
+  std::filesystem::path data_dir;                  // secrets/ lives below it
+  std::string driver_bind_endpoint = "tcp://127.0.0.1:0";
+  std::chrono::milliseconds heartbeat{2000};
+  std::size_t max_log_lines = 200;
+  std::chrono::milliseconds stop_grace{15000};     // how long a driver may take to stop by itself
+};
+
+// Owns the life of sessions: launches one driver per session, talks to drivers over the driver
+// channel, queues statements until their session's driver is ready, and writes every change to
+// the store before it is reported. All public methods are thread-safe.
+//
+// Expected failures use these Error codes: "not_found" (no such session or statement),
+// "session_not_active" (the session is shutting down or finished), plus the store's
+// "store_unavailable" / "store_error" / "corrupt_record".
+class SessionManager : private DriverChannel::Listener {
+ public:
+  SessionManager(SessionStore& store, SessionManagerSettings settings);
+  ~SessionManager() override;  // calls stop()
+
+  // Marks sessions left active by an earlier server process as dead (their drivers are not
+  // ours), then starts the driver channel. Throws std::runtime_error when the channel cannot bind.
+  void start();
+  // Shuts every driver down (bounded by stop_grace, then killed) and marks their sessions dead.
+  void stop();
+
+  std::string driver_endpoint() const;
+
+  // Stores the session (state "starting") and launches its driver; returns at once.
+  Result<SessionRecord> create_session(SessionRequest request, std::optional<std::string> owner);
+  Result<SessionRecord> get_session(int64_t session_id);
+  Result<std::vector<SessionRecord>> list_sessions();
+  // The driver's last output lines (empty once the session is deleted or for a session of an
+  // earlier server process).
+  std::vector<std::string> session_log(int64_t session_id) const;
+  // Stops the session's driver (blocks until it has exited, at most about stop_grace) and
+  // removes the session and its statements.
+  Result<void> delete_session(int64_t session_id);
+
+  // Stores the statement (state "waiting") and hands it to the driver when the session is ready.
+  // `kind` must already be resolved and valid.
+  Result<StatementRecord> submit_statement(int64_t session_id, std::string code, std::string kind);
+  Result<StatementRecord> get_statement(int64_t session_id, int64_t statement_id);
+  Result<std::vector<StatementRecord>> list_statements(int64_t session_id);
+
+ private:
+  struct LiveSession {
+    int64_t session_id = 0;
+    std::string driver_id;
+    std::string secret;
+    std::filesystem::path secret_file;
+    std::unique_ptr<ChildProcess> process;
+    bool opened = false;                // the driver answered open_session
+    std::set<int64_t> dispatched;       // statement ids sent to the driver
+    std::set<int64_t> outstanding;      // statement ids not yet available/cancelled
+  };
+
+  void on_driver_message(const std::string& driver_id, protocol::Message message) override;
+  void on_driver_exit(int64_t session_id, int wait_status);
+
+  // The helpers below expect mutex_ to be held.
+  LiveSession* live_by_driver(const std::string& driver_id);
+  Result<void> set_state(int64_t session_id, SessionState to);
+  void dispatch_waiting(LiveSession& live);
+  void settle_idle_or_busy(LiveSession& live);
+  void fail_outstanding(LiveSession& live, const std::string& why);
+
+  SessionStore& store_;
+  const SessionManagerSettings settings_;
+  std::unique_ptr<DriverChannel> channel_;
+
+  // Guards live_ and every read-modify-write of session and statement records, so updates
+  // from REST threads, the channel thread and process supervisors apply one at a time.
+  // Never held while waiting for a process to exit (exit callbacks take it).
+  mutable std::mutex mutex_;
+  std::map<int64_t, std::unique_ptr<LiveSession>> live_;
+  bool stopped_ = false;
+};
+
+}  // namespace hearth::session

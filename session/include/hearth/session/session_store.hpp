@@ -1,0 +1,87 @@
+#pragma once
+
+// The typed state store: sessions, statements and drivers as JSON records in a KeyValueStore.
+//
+// Key schema (all under the prefix, default "hearth:v1:"; bump the version on an incompatible
+// change so an old server never misreads new records):
+//
+//   hearth:v1:counter:session                      INCR counter; session id = value - 1
+//   hearth:v1:sessions                             zset: member "<id>", score <id>
+//   hearth:v1:session:<id>                         JSON SessionRecord
+//   hearth:v1:session:<id>:counter:statement       INCR counter; statement id = value - 1
+//   hearth:v1:session:<id>:statements              zset: member "<sid>", score <sid>
+//   hearth:v1:session:<id>:statement:<sid>         JSON StatementRecord
+//   hearth:v1:driver:<driver_id>                   JSON DriverRecord
+//
+// Records are JSON objects with "version": 1. Field names follow the C++ members;
+// a statement's output is embedded as a JSON value (not a string holding JSON).
+// Decoding is strict: bad JSON, a missing or mistyped field, an unknown state string or
+// another version → Error{"corrupt_record", …} naming the key.
+//
+// Writes are not transactional (each put is two commands: record, then index entry; delete
+// removes the index entry before the record). An index entry without a record is skipped by
+// list_*; a record without an index entry (a crash between the two writes of a put) is not
+// listed but is still readable by id, and the next put of it repairs the index.
+//
+// Thread-safe if the KeyValueStore is (both Redis and in-memory stores are): SessionStore keeps
+// no mutable state of its own. The KeyValueStore must outlive the SessionStore.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hearth/protocol/result.hpp"
+#include "hearth/session/kv_store.hpp"
+#include "hearth/session/records.hpp"
+
+namespace hearth::session {
+
+class SessionStore {
+ public:
+  explicit SessionStore(KeyValueStore& kv, std::string prefix = "hearth:v1:");
+
+  // Ids from 0 like Livy: INCR counter:session, minus 1. Never reused, even after delete.
+  Result<int64_t> next_session_id();
+  // Writes the record and its index entry (overwrites an existing record with the same id).
+  Result<void> put_session(const SessionRecord& record);
+  // nullopt if there is no such session; "corrupt_record" if it cannot be decoded.
+  Result<std::optional<SessionRecord>> get_session(int64_t id);
+  // All indexed sessions, ascending id. A corrupt record is logged to stderr and skipped; a
+  // missing record (index entry without a record) is skipped silently. Fails only when the
+  // store itself fails.
+  Result<std::vector<SessionRecord>> list_sessions();
+  // Removes the record, its index entry, its statements, their index and its statement
+  // counter. Deleting a missing session is not an error.
+  Result<void> delete_session(int64_t id);
+
+  // Per session, from 0.
+  Result<int64_t> next_statement_id(int64_t session_id);
+  // Writes the record and its entry in the session's statement index.
+  Result<void> put_statement(const StatementRecord& record);
+  Result<std::optional<StatementRecord>> get_statement(int64_t session_id, int64_t statement_id);
+  // Ascending id; corrupt records are logged to stderr and skipped.
+  Result<std::vector<StatementRecord>> list_statements(int64_t session_id);
+
+  Result<void> put_driver(const DriverRecord& record);
+  Result<std::optional<DriverRecord>> get_driver(std::string_view driver_id);
+  // Deleting a missing driver is not an error.
+  Result<void> delete_driver(std::string_view driver_id);
+
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  std::string session_counter_key() const;
+  std::string sessions_index_key() const;
+  std::string session_key(int64_t id) const;
+  std::string statement_counter_key(int64_t session_id) const;
+  std::string statements_index_key(int64_t session_id) const;
+  std::string statement_key(int64_t session_id, int64_t statement_id) const;
+  std::string driver_key(std::string_view driver_id) const;
+
+  KeyValueStore& kv_;
+  std::string prefix_;
+};
+
+}  // namespace hearth::session

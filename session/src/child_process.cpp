@@ -1,0 +1,202 @@
+#include "hearth/session/child_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+extern char** environ;
+
+namespace hearth::session {
+namespace {
+
+constexpr std::size_t kMaxLineBytes = 8192;
+constexpr int kPollMillis = 200;
+
+std::vector<std::string> build_environment(const ChildProcess::Options& options) {
+  std::map<std::string, std::string> merged;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string_view kv(*entry);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    merged[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+  }
+  for (const auto& name : options.unset_env) merged.erase(name);
+  for (const auto& [name, value] : options.env) merged[name] = value;
+  std::vector<std::string> out;
+  out.reserve(merged.size());
+  for (const auto& [name, value] : merged) out.push_back(name + "=" + value);
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ChildProcess>> ChildProcess::start(Options options) {
+  if (options.argv.empty()) return make_error("spawn_failed", "no program given");
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    return make_error("spawn_failed", std::string("pipe: ") + std::strerror(errno));
+  }
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
+
+  // The server blocks its shutdown signals in every thread; the child must start with a clean
+  // mask and default handlers, in a process group of its own so it can be signalled as a whole.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t empty;
+  sigemptyset(&empty);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT}) sigaddset(&defaults, s);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<char*> argv;
+  for (auto& a : options.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  auto env_strings = build_environment(options);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  pid_t pid = 0;
+  int rc = ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(pipe_fds[1]);
+  if (rc != 0) {
+    ::close(pipe_fds[0]);
+    return make_error("spawn_failed", "cannot start " + options.argv[0] + ": " + std::strerror(rc));
+  }
+  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, pipe_fds[0], std::move(options)));
+}
+
+ChildProcess::ChildProcess(int pid, int output_fd, Options options)
+    : pid_(pid), output_fd_(output_fd), options_(std::move(options)) {
+  supervisor_ = std::thread([this] { supervise(); });
+}
+
+ChildProcess::~ChildProcess() {
+  if (running()) kill();
+  if (supervisor_.joinable()) supervisor_.join();
+}
+
+void ChildProcess::supervise() {
+  bool output_open = true;
+  char buffer[16384];
+  for (;;) {
+    if (output_open) {
+      pollfd pfd{output_fd_, POLLIN, 0};
+      int n = ::poll(&pfd, 1, kPollMillis);
+      if (n > 0) {
+        ssize_t got = ::read(output_fd_, buffer, sizeof buffer);
+        if (got > 0) {
+          append_output(buffer, static_cast<std::size_t>(got));
+          continue;
+        }
+        if (got == 0 || (errno != EINTR && errno != EAGAIN)) output_open = false;
+      }
+    } else {
+      ::poll(nullptr, 0, kPollMillis);
+    }
+    // Detect the exit without reaping (WNOWAIT): while the leader is a zombie its pid, and so
+    // its process group id, cannot be reused, which makes killing the group below safe.
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == pid_) {
+      break;
+    }
+  }
+  // Leftovers of the child (a Python worker, a forked helper) die with it.
+  ::kill(-pid_, SIGKILL);
+  // Drain what is still buffered in the pipe without blocking on writers that may linger.
+  if (output_open) {
+    ::fcntl(output_fd_, F_SETFL, O_NONBLOCK);
+    ssize_t got;
+    while ((got = ::read(output_fd_, buffer, sizeof buffer)) > 0) {
+      append_output(buffer, static_cast<std::size_t>(got));
+    }
+  }
+  ::close(output_fd_);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (!partial_line_.empty()) {
+      lines_.push_back(std::move(partial_line_));
+      partial_line_.clear();
+      if (lines_.size() > options_.max_log_lines) lines_.pop_front();
+    }
+    wait_status_ = status;
+  }
+  exited_cv_.notify_all();
+  if (options_.on_exit) options_.on_exit(status);
+}
+
+void ChildProcess::append_output(const char* data, std::size_t size) {
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < size; ++i) {
+    char c = data[i];
+    if (c == '\n') {
+      lines_.push_back(std::move(partial_line_));
+      partial_line_.clear();
+      if (lines_.size() > options_.max_log_lines) lines_.pop_front();
+    } else if (partial_line_.size() < kMaxLineBytes) {
+      partial_line_.push_back(c);
+    }
+  }
+}
+
+bool ChildProcess::running() const {
+  std::lock_guard lock(mutex_);
+  return !wait_status_.has_value();
+}
+
+std::optional<int> ChildProcess::wait_status() const {
+  std::lock_guard lock(mutex_);
+  return wait_status_;
+}
+
+bool ChildProcess::wait_for_exit(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return exited_cv_.wait_for(lock, timeout, [this] { return wait_status_.has_value(); });
+}
+
+void ChildProcess::signal_group(int signal_number) {
+  // Checked under the lock: once reaped, the pid may belong to someone else.
+  std::lock_guard lock(mutex_);
+  if (!wait_status_) ::kill(-pid_, signal_number);
+}
+
+void ChildProcess::terminate() { signal_group(SIGTERM); }
+void ChildProcess::kill() { signal_group(SIGKILL); }
+
+void ChildProcess::stop(std::chrono::milliseconds grace) {
+  terminate();
+  if (wait_for_exit(grace)) return;
+  kill();
+  wait_for_exit(std::chrono::hours(1));
+}
+
+std::vector<std::string> ChildProcess::log_lines() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out(lines_.begin(), lines_.end());
+  if (!partial_line_.empty()) out.push_back(partial_line_);
+  return out;
+}
+
+}  // namespace hearth::session

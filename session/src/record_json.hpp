@@ -1,0 +1,34 @@
+#pragma once
+
+// JSON codec for the records SessionStore keeps (private to hearth::session).
+// Format: one JSON object per record with "version": 1 and snake_case field names matching the
+// C++ members; optionals are written as null; a statement's output is embedded as a JSON value.
+
+#include <string>
+#include <string_view>
+
+#include "hearth/protocol/result.hpp"
+#include "hearth/session/records.hpp"
+
+namespace hearth::session::record_json {
+
+inline constexpr int kRecordVersion = 1;
+
+std::string encode_session(const SessionRecord& record);
+// Error "invalid_record" if output_json is not valid JSON or progress is not finite: such a
+// record would be unreadable, so it is refused before it is written.
+Result<std::string> encode_statement(const StatementRecord& record);
+std::string encode_driver(const DriverRecord& record);
+
+// Strict: bad JSON, another version, a missing required field, a wrong type or an unknown state
+// string → Error{"corrupt_record", <what is wrong>}. Missing optional fields read as nullopt and
+// unknown fields are ignored (so a later version-1 writer may add fields).
+//
+// output_json is returned in RapidJSON's compact form, which equals the stored text whenever it
+// was compact JSON written by RapidJSON (no insignificant whitespace, no \u escapes for
+// non-ASCII characters).
+Result<SessionRecord> decode_session(std::string_view json);
+Result<StatementRecord> decode_statement(std::string_view json);
+Result<DriverRecord> decode_driver(std::string_view json);
+
+}  // namespace hearth::session::record_json

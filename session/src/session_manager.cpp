@@ -1,0 +1,472 @@
+#include "hearth/session/session_manager.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/uuid/random_generator.hpp>
+#include <boost/uuid/uuid_io.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <stdexcept>
+
+namespace hearth::session {
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string random_secret() {
+  unsigned char bytes[32];
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  if (!urandom.read(reinterpret_cast<char*>(bytes), sizeof bytes)) {
+    throw std::runtime_error("cannot read /dev/urandom");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xf]);
+  }
+  return out;
+}
+
+std::string new_driver_id() {
+  // random_generator is not thread-safe; one per call is cheap enough for session creation.
+  boost::uuids::random_generator generator;
+  return boost::uuids::to_string(generator());
+}
+
+Result<void> write_secret_file(const std::filesystem::path& path, const std::string& secret) {
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  ::chmod(path.parent_path().c_str(), 0700);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error("launch_failed", "cannot write " + path.string());
+  bool ok = ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size());
+  ::close(fd);
+  if (!ok) return make_error("launch_failed", "cannot write " + path.string());
+  return Ok{};
+}
+
+std::string error_output(int64_t statement_id, const std::string& evalue) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("status");
+  w.String("error");
+  w.Key("execution_count");
+  w.Int64(statement_id);
+  w.Key("ename");
+  w.String("Error");
+  w.Key("evalue");
+  w.String(evalue.c_str(), static_cast<rapidjson::SizeType>(evalue.size()));
+  w.Key("traceback");
+  w.StartArray();
+  w.EndArray();
+  w.EndObject();
+  return buffer.GetString();
+}
+
+std::string describe_exit(int wait_status) {
+  if (WIFEXITED(wait_status)) return "exit code " + std::to_string(WEXITSTATUS(wait_status));
+  if (WIFSIGNALED(wait_status)) return "signal " + std::to_string(WTERMSIG(wait_status));
+  return "status " + std::to_string(wait_status);
+}
+
+Error not_found(int64_t session_id) {
+  return make_error("not_found", "Session '" + std::to_string(session_id) + "' not found.");
+}
+
+}  // namespace
+
+SessionManager::SessionManager(SessionStore& store, SessionManagerSettings settings)
+    : store_(store), settings_(std::move(settings)) {}
+
+SessionManager::~SessionManager() { stop(); }
+
+void SessionManager::start() {
+  // No recovery yet: drivers of an earlier server process are not ours, so their sessions end.
+  if (auto sessions = store_.list_sessions(); sessions) {
+    for (auto& record : *sessions) {
+      if (is_finished(record.state)) continue;
+      record.state = SessionState::kDead;
+      if (auto put = store_.put_session(record); !put) {
+        std::cerr << "[hearth] cannot mark session " << record.id << " dead: " << put.error().message
+                  << "\n";
+      }
+    }
+  } else {
+    throw std::runtime_error("cannot read sessions from the store: " + sessions.error().message);
+  }
+  DriverChannel::Options options;
+  options.bind_endpoint = settings_.driver_bind_endpoint;
+  options.heartbeat = settings_.heartbeat;
+  channel_ = std::make_unique<DriverChannel>(
+      options,
+      [this](const std::string& driver_id) -> std::optional<std::string> {
+        std::lock_guard lock(mutex_);
+        if (auto* live = live_by_driver(driver_id)) return live->secret;
+        return std::nullopt;
+      },
+      static_cast<DriverChannel::Listener&>(*this));
+  if (auto started = channel_->start(); !started) throw std::runtime_error(started.error().message);
+}
+
+std::string SessionManager::driver_endpoint() const { return channel_->endpoint(); }
+
+void SessionManager::stop() {
+  std::vector<std::unique_ptr<LiveSession>> sessions;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+    for (auto& [id, live] : live_) {
+      if (live->process && live->process->running()) {
+        (void)set_state(id, SessionState::kShuttingDown);
+        if (channel_) (void)channel_->send(live->driver_id, protocol::Shutdown{});
+      }
+    }
+  }
+  // Wait without the lock: exit callbacks take it to record the final state.
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, live] : live_) sessions.push_back(std::move(live));
+    live_.clear();
+  }
+  for (auto& live : sessions) {
+    if (live->process) live->process->stop(settings_.stop_grace);
+    std::lock_guard lock(mutex_);
+    if (auto record = store_.get_session(live->session_id); record && record->has_value()) {
+      (*record)->state = SessionState::kDead;
+      (void)store_.put_session(**record);
+    }
+    std::filesystem::remove(live->secret_file);
+  }
+  sessions.clear();  // joins the supervisors, outside the lock
+  if (channel_) channel_->stop();
+}
+
+Result<SessionRecord> SessionManager::create_session(SessionRequest request,
+                                                     std::optional<std::string> owner) {
+  auto id = store_.next_session_id();
+  if (!id) return id.error();
+
+  auto live = std::make_unique<LiveSession>();
+  live->session_id = *id;
+  live->driver_id = new_driver_id();
+  live->secret = random_secret();
+  live->secret_file = settings_.data_dir / "secrets" / live->driver_id;
+
+  SessionRecord record;
+  record.id = *id;
+  record.request = std::move(request);
+  record.owner = std::move(owner);
+  record.state = SessionState::kStarting;
+  record.driver_id = live->driver_id;
+  record.created_ms = now_ms();
+
+  DriverRecord driver{live->driver_id, live->secret, 0, record.created_ms};
+
+  std::lock_guard lock(mutex_);
+  if (stopped_) return make_error("session_not_active", "the server is shutting down");
+  if (auto put = store_.put_driver(driver); !put) return put.error();
+  if (auto put = store_.put_session(record); !put) return put.error();
+
+  auto launch_failed = [&](const std::string& why) -> Result<SessionRecord> {
+    std::cerr << "[hearth] session " << record.id << ": " << why << "\n";
+    record.state = SessionState::kError;
+    if (auto put = store_.put_session(record); !put) return put.error();
+    live_[record.id] = std::move(live);
+    return record;
+  };
+  if (auto written = write_secret_file(live->secret_file, live->secret); !written) {
+    return launch_failed(written.error().message);
+  }
+  DriverLaunch launch{record.request.name.value_or("hearth-session-" + std::to_string(record.id)),
+                      live->driver_id, channel_->endpoint(), live->secret_file.string()};
+  ChildProcess::Options options;
+  options.argv = spark_submit_command(settings_.launch, record.request, launch);
+  options.max_log_lines = settings_.max_log_lines;
+  if (!settings_.launch.python.empty()) options.env["PYSPARK_PYTHON"] = settings_.launch.python;
+  options.env["SPARK_HOME"] = settings_.launch.spark_home;
+  // A local driver talks to nothing but this machine: keep Spark off the network interfaces.
+  if (settings_.launch.master.rfind("local", 0) == 0 && std::getenv("SPARK_LOCAL_IP") == nullptr) {
+    options.env["SPARK_LOCAL_IP"] = "127.0.0.1";
+  }
+  const int64_t session_id = record.id;
+  options.on_exit = [this, session_id](int status) { on_driver_exit(session_id, status); };
+  auto process = ChildProcess::start(std::move(options));
+  if (!process) return launch_failed(process.error().message);
+  live->process = std::move(process).value();
+  driver.pid = live->process->pid();
+  (void)store_.put_driver(driver);
+  live_[record.id] = std::move(live);
+  return record;
+}
+
+Result<SessionRecord> SessionManager::get_session(int64_t session_id) {
+  auto record = store_.get_session(session_id);
+  if (!record) return record.error();
+  if (!record->has_value()) return not_found(session_id);
+  return std::move(**record);
+}
+
+Result<std::vector<SessionRecord>> SessionManager::list_sessions() { return store_.list_sessions(); }
+
+std::vector<std::string> SessionManager::session_log(int64_t session_id) const {
+  std::lock_guard lock(mutex_);
+  auto it = live_.find(session_id);
+  if (it == live_.end() || !it->second->process) return {};
+  return it->second->process->log_lines();
+}
+
+Result<void> SessionManager::delete_session(int64_t session_id) {
+  std::unique_ptr<LiveSession> live;
+  {
+    std::lock_guard lock(mutex_);
+    auto record = store_.get_session(session_id);
+    if (!record) return record.error();
+    if (!record->has_value()) return not_found(session_id);
+    if (auto it = live_.find(session_id); it != live_.end()) {
+      if (it->second->process && it->second->process->running()) {
+        (void)set_state(session_id, SessionState::kShuttingDown);
+        (void)channel_->send(it->second->driver_id, protocol::Shutdown{});
+      }
+    }
+  }
+  // Wait for the driver to stop by itself, without the lock (the exit callback needs it).
+  ChildProcess* process = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = live_.find(session_id); it != live_.end()) process = it->second->process.get();
+  }
+  // The pointer stays valid: only delete_session and stop() remove live entries, and a second
+  // delete of the same session blocks on the store below after this one removed it.
+  if (process) process->stop(settings_.stop_grace);
+  std::string driver_id;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = live_.find(session_id); it != live_.end()) {
+      live = std::move(it->second);
+      live_.erase(it);
+    }
+    auto record = store_.get_session(session_id);
+    if (record && record->has_value()) driver_id = (*record)->driver_id;
+    if (auto removed = store_.delete_session(session_id); !removed) return removed.error();
+  }
+  if (!driver_id.empty()) (void)store_.delete_driver(driver_id);
+  if (live) std::filesystem::remove(live->secret_file);
+  return Ok{};  // `live` (and its supervisor thread) is destroyed here, outside the lock
+}
+
+Result<StatementRecord> SessionManager::submit_statement(int64_t session_id, std::string code,
+                                                         std::string kind) {
+  std::lock_guard lock(mutex_);
+  auto session = store_.get_session(session_id);
+  if (!session) return session.error();
+  if (!session->has_value()) return not_found(session_id);
+  SessionState state = (*session)->state;
+  if (!is_active(state) || state == SessionState::kError) {
+    return make_error("session_not_active", "requirement failed: Session isn't active.");
+  }
+  auto id = store_.next_statement_id(session_id);
+  if (!id) return id.error();
+  StatementRecord statement;
+  statement.session_id = session_id;
+  statement.id = *id;
+  statement.kind = std::move(kind);
+  statement.code = std::move(code);
+  statement.state = StatementState::kWaiting;
+  if (auto put = store_.put_statement(statement); !put) return put.error();
+
+  auto it = live_.find(session_id);
+  if (it != live_.end()) {
+    LiveSession& live = *it->second;
+    live.outstanding.insert(statement.id);
+    if (live.opened) {
+      dispatch_waiting(live);
+      settle_idle_or_busy(live);
+    }
+  }
+  return statement;
+}
+
+Result<StatementRecord> SessionManager::get_statement(int64_t session_id, int64_t statement_id) {
+  auto session = store_.get_session(session_id);
+  if (!session) return session.error();
+  if (!session->has_value()) return not_found(session_id);
+  auto statement = store_.get_statement(session_id, statement_id);
+  if (!statement) return statement.error();
+  if (!statement->has_value()) return make_error("statement_not_found", "Statement not found");
+  return std::move(**statement);
+}
+
+Result<std::vector<StatementRecord>> SessionManager::list_statements(int64_t session_id) {
+  auto session = store_.get_session(session_id);
+  if (!session) return session.error();
+  if (!session->has_value()) return not_found(session_id);
+  return store_.list_statements(session_id);
+}
+
+SessionManager::LiveSession* SessionManager::live_by_driver(const std::string& driver_id) {
+  for (auto& [id, live] : live_) {
+    if (live->driver_id == driver_id) return live.get();
+  }
+  return nullptr;
+}
+
+Result<void> SessionManager::set_state(int64_t session_id, SessionState to) {
+  auto record = store_.get_session(session_id);
+  if (!record) return record.error();
+  if (!record->has_value()) return not_found(session_id);
+  SessionRecord& session = **record;
+  if (session.state == to) return Ok{};
+  if (auto allowed = check_transition(session.state, to); !allowed) return allowed.error();
+  session.state = to;
+  return store_.put_session(session);
+}
+
+void SessionManager::dispatch_waiting(LiveSession& live) {
+  // In id order, so the driver queues them in submission order.
+  for (int64_t statement_id : live.outstanding) {
+    if (live.dispatched.count(statement_id)) continue;
+    auto statement = store_.get_statement(live.session_id, statement_id);
+    if (!statement || !statement->has_value()) continue;
+    protocol::Execute execute{live.session_id, statement_id, (*statement)->kind, (*statement)->code};
+    if (auto sent = channel_->send(live.driver_id, std::move(execute)); !sent) {
+      std::cerr << "[hearth] session " << live.session_id << ": cannot send statement "
+                << statement_id << ": " << sent.error().message << "\n";
+      return;  // retried at the next dispatch (e.g. when the driver reconnects)
+    }
+    live.dispatched.insert(statement_id);
+  }
+}
+
+// The client-visible idle/busy state is derived from the server's own knowledge: busy while any
+// accepted statement has not finished, so a client never sees "idle" with work still queued.
+void SessionManager::settle_idle_or_busy(LiveSession& live) {
+  auto record = store_.get_session(live.session_id);
+  if (!record || !record->has_value()) return;
+  SessionState current = (*record)->state;
+  if (current != SessionState::kIdle && current != SessionState::kBusy &&
+      current != SessionState::kStarting) {
+    return;
+  }
+  SessionState want = live.outstanding.empty() ? SessionState::kIdle : SessionState::kBusy;
+  (void)set_state(live.session_id, want);
+}
+
+void SessionManager::fail_outstanding(LiveSession& live, const std::string& why) {
+  for (int64_t statement_id : live.outstanding) {
+    auto statement = store_.get_statement(live.session_id, statement_id);
+    if (!statement || !statement->has_value()) continue;
+    StatementRecord& s = **statement;
+    if (is_terminal(s.state)) continue;
+    s.state = StatementState::kAvailable;
+    s.output_json = error_output(statement_id, why);
+    s.progress = 1.0;
+    s.completed_ms = now_ms();
+    (void)store_.put_statement(s);
+  }
+  live.outstanding.clear();
+}
+
+void SessionManager::on_driver_message(const std::string& driver_id, protocol::Message message) {
+  std::lock_guard lock(mutex_);
+  LiveSession* live = live_by_driver(driver_id);
+  if (!live) return;
+  const int64_t session_id = live->session_id;
+
+  if (auto* status = std::get_if<protocol::DriverStatus>(&message)) {
+    if (status->state == "ready") {
+      if (auto record = store_.get_session(session_id); record && record->has_value()) {
+        (*record)->app_id = status->app_id;
+        (*record)->spark_ui_url = status->spark_ui_url;
+        (void)store_.put_session(**record);
+      }
+      auto kind = store_.get_session(session_id);
+      std::string session_kind =
+          kind && kind->has_value() ? (*kind)->request.kind : std::string("shared");
+      (void)channel_->send(driver_id, protocol::OpenSession{session_id, session_kind});
+    } else if (status->state == "error") {
+      std::cerr << "[hearth] session " << session_id << ": driver failed: "
+                << status->message.value_or("") << "\n";
+      (void)set_state(session_id, SessionState::kError);
+    }
+    return;
+  }
+  if (auto* status = std::get_if<protocol::SessionStatus>(&message)) {
+    if (status->session_id != session_id) return;
+    if (status->state == "idle" || status->state == "busy") {
+      if (!live->opened) {
+        live->opened = true;
+        dispatch_waiting(*live);
+      }
+      settle_idle_or_busy(*live);
+    } else if (status->state == "error") {
+      std::cerr << "[hearth] session " << session_id << ": " << status->message.value_or("") << "\n";
+      (void)set_state(session_id, SessionState::kError);
+    }
+    return;
+  }
+  if (auto* update = std::get_if<protocol::StatementUpdate>(&message)) {
+    if (update->session_id != session_id) return;
+    auto statement = store_.get_statement(session_id, update->statement_id);
+    if (!statement || !statement->has_value()) return;
+    StatementRecord& s = **statement;
+    auto to = parse_statement_state(update->state);
+    if (!to) return;
+    if (auto allowed = check_transition(s.state, *to); !allowed) {
+      std::cerr << "[hearth] session " << session_id << " statement " << s.id << ": "
+                << allowed.error().message << "\n";
+      return;
+    }
+    s.state = *to;
+    s.progress = update->progress;
+    s.started_ms = update->started;
+    s.completed_ms = update->completed;
+    if (update->output_json) s.output_json = update->output_json;
+    if (auto put = store_.put_statement(s); !put) {
+      std::cerr << "[hearth] cannot store statement update: " << put.error().message << "\n";
+      return;
+    }
+    if (is_terminal(s.state)) {
+      live->outstanding.erase(s.id);
+      settle_idle_or_busy(*live);
+    }
+    return;
+  }
+  if (auto* error = std::get_if<protocol::ErrorReply>(&message)) {
+    std::cerr << "[hearth] driver " << driver_id << " answered error " << error->code << ": "
+              << error->message << "\n";
+  }
+}
+
+void SessionManager::on_driver_exit(int64_t session_id, int wait_status) {
+  std::lock_guard lock(mutex_);
+  auto it = live_.find(session_id);
+  if (it == live_.end()) return;
+  LiveSession& live = *it->second;
+  std::cerr << "[hearth] session " << session_id << ": driver exited (" << describe_exit(wait_status)
+            << ")\n";
+  fail_outstanding(live, "The session's driver exited before the statement finished (" +
+                             describe_exit(wait_status) + ").");
+  auto record = store_.get_session(session_id);
+  if (!record || !record->has_value()) return;
+  SessionState current = (*record)->state;
+  if (is_finished(current) && current != SessionState::kError) return;
+  if (current != SessionState::kDead) (void)set_state(session_id, SessionState::kDead);
+  std::filesystem::remove(live.secret_file);
+}
+
+}  // namespace hearth::session

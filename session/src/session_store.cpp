@@ -1,0 +1,204 @@
+#include "hearth/session/session_store.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <string>
+#include <utility>
+
+#include "record_json.hpp"
+
+namespace hearth::session {
+namespace {
+
+// Reports a record that recovery/listing skips. One fprintf per line so lines from concurrent
+// threads do not interleave mid-line.
+// error.message already names the key.
+void log_skipped(const Error& error) {
+  std::fprintf(stderr, "hearth: skipping unreadable record (%s): %s\n", error.code.c_str(),
+               error.message.c_str());
+}
+
+Error corrupt_at(const std::string& key, const Error& error) {
+  return make_error(error.code, key + ": " + error.message);
+}
+
+std::optional<int64_t> parse_id(std::string_view text) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < 0) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// Counters start at 1 (Redis INCR); ids start at 0 (Livy).
+Result<int64_t> id_from_counter(Result<int64_t> counter) {
+  if (!counter) return counter.error();
+  return *counter - 1;
+}
+
+}  // namespace
+
+SessionStore::SessionStore(KeyValueStore& kv, std::string prefix)
+    : kv_(kv), prefix_(std::move(prefix)) {}
+
+std::string SessionStore::session_counter_key() const { return prefix_ + "counter:session"; }
+std::string SessionStore::sessions_index_key() const { return prefix_ + "sessions"; }
+std::string SessionStore::session_key(int64_t id) const {
+  return prefix_ + "session:" + std::to_string(id);
+}
+std::string SessionStore::statement_counter_key(int64_t session_id) const {
+  return session_key(session_id) + ":counter:statement";
+}
+std::string SessionStore::statements_index_key(int64_t session_id) const {
+  return session_key(session_id) + ":statements";
+}
+std::string SessionStore::statement_key(int64_t session_id, int64_t statement_id) const {
+  return session_key(session_id) + ":statement:" + std::to_string(statement_id);
+}
+std::string SessionStore::driver_key(std::string_view driver_id) const {
+  return prefix_ + "driver:" + std::string(driver_id);
+}
+
+// ---- sessions ----------------------------------------------------------------------------
+
+Result<int64_t> SessionStore::next_session_id() {
+  return id_from_counter(kv_.incr(session_counter_key()));
+}
+
+Result<void> SessionStore::put_session(const SessionRecord& record) {
+  // Record first, index second: a crash in between leaves an invisible record rather than an
+  // index entry that points nowhere (both are tolerated by readers).
+  if (auto r = kv_.set(session_key(record.id), record_json::encode_session(record)); !r) return r;
+  return kv_.zadd(sessions_index_key(), record.id, std::to_string(record.id));
+}
+
+Result<std::optional<SessionRecord>> SessionStore::get_session(int64_t id) {
+  const std::string key = session_key(id);
+  auto text = kv_.get(key);
+  if (!text) return text.error();
+  if (!*text) return std::optional<SessionRecord>();
+  auto record = record_json::decode_session(**text);
+  if (!record) return corrupt_at(key, record.error());
+  if (record->id != id) {
+    return make_error("corrupt_record", key + ": holds session " + std::to_string(record->id));
+  }
+  return std::optional<SessionRecord>(std::move(*record));
+}
+
+Result<std::vector<SessionRecord>> SessionStore::list_sessions() {
+  const std::string index_key = sessions_index_key();
+  auto members = kv_.zrange(index_key, 0, -1);
+  if (!members) return members.error();
+  std::vector<SessionRecord> sessions;
+  sessions.reserve(members->size());
+  for (const std::string& member : *members) {
+    auto id = parse_id(member);
+    if (!id) {
+      log_skipped(make_error("corrupt_record", index_key + ": bad member \"" + member + "\""));
+      continue;
+    }
+    auto record = get_session(*id);
+    if (!record) {
+      if (record.error().code != "corrupt_record") return record.error();
+      log_skipped(record.error());
+      continue;
+    }
+    if (*record) sessions.push_back(std::move(**record));
+  }
+  return sessions;
+}
+
+Result<void> SessionStore::delete_session(int64_t id) {
+  // Statements first and the session record last, so a failure part-way leaves the session
+  // visible and a retry finishes the job.
+  const std::string index_key = statements_index_key(id);
+  auto members = kv_.zrange(index_key, 0, -1);
+  if (!members) return members.error();
+  for (const std::string& member : *members) {
+    if (auto statement_id = parse_id(member)) {
+      if (auto r = kv_.del(statement_key(id, *statement_id)); !r) return r;
+    }
+  }
+  if (auto r = kv_.del(index_key); !r) return r;
+  if (auto r = kv_.del(statement_counter_key(id)); !r) return r;
+  if (auto r = kv_.zrem(sessions_index_key(), std::to_string(id)); !r) return r;
+  return kv_.del(session_key(id));
+}
+
+// ---- statements --------------------------------------------------------------------------
+
+Result<int64_t> SessionStore::next_statement_id(int64_t session_id) {
+  return id_from_counter(kv_.incr(statement_counter_key(session_id)));
+}
+
+Result<void> SessionStore::put_statement(const StatementRecord& record) {
+  auto text = record_json::encode_statement(record);
+  if (!text) return text.error();
+  if (auto r = kv_.set(statement_key(record.session_id, record.id), *text); !r) return r;
+  return kv_.zadd(statements_index_key(record.session_id), record.id, std::to_string(record.id));
+}
+
+Result<std::optional<StatementRecord>> SessionStore::get_statement(int64_t session_id,
+                                                                   int64_t statement_id) {
+  const std::string key = statement_key(session_id, statement_id);
+  auto text = kv_.get(key);
+  if (!text) return text.error();
+  if (!*text) return std::optional<StatementRecord>();
+  auto record = record_json::decode_statement(**text);
+  if (!record) return corrupt_at(key, record.error());
+  if (record->session_id != session_id || record->id != statement_id) {
+    return make_error("corrupt_record", key + ": holds statement " +
+                                            std::to_string(record->session_id) + "/" +
+                                            std::to_string(record->id));
+  }
+  return std::optional<StatementRecord>(std::move(*record));
+}
+
+Result<std::vector<StatementRecord>> SessionStore::list_statements(int64_t session_id) {
+  const std::string index_key = statements_index_key(session_id);
+  auto members = kv_.zrange(index_key, 0, -1);
+  if (!members) return members.error();
+  std::vector<StatementRecord> statements;
+  statements.reserve(members->size());
+  for (const std::string& member : *members) {
+    auto id = parse_id(member);
+    if (!id) {
+      log_skipped(make_error("corrupt_record", index_key + ": bad member \"" + member + "\""));
+      continue;
+    }
+    auto record = get_statement(session_id, *id);
+    if (!record) {
+      if (record.error().code != "corrupt_record") return record.error();
+      log_skipped(record.error());
+      continue;
+    }
+    if (*record) statements.push_back(std::move(**record));
+  }
+  return statements;
+}
+
+// ---- drivers -----------------------------------------------------------------------------
+
+Result<void> SessionStore::put_driver(const DriverRecord& record) {
+  return kv_.set(driver_key(record.id), record_json::encode_driver(record));
+}
+
+Result<std::optional<DriverRecord>> SessionStore::get_driver(std::string_view driver_id) {
+  const std::string key = driver_key(driver_id);
+  auto text = kv_.get(key);
+  if (!text) return text.error();
+  if (!*text) return std::optional<DriverRecord>();
+  auto record = record_json::decode_driver(**text);
+  if (!record) return corrupt_at(key, record.error());
+  if (record->id != driver_id) {
+    return make_error("corrupt_record", key + ": holds driver " + record->id);
+  }
+  return std::optional<DriverRecord>(std::move(*record));
+}
+
+Result<void> SessionStore::delete_driver(std::string_view driver_id) {
+  return kv_.del(driver_key(driver_id));
+}
+
+}  // namespace hearth::session

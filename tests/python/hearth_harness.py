@@ -1,0 +1,201 @@
+"""Shared test harness: a real redis-server and a real hearth-server, started once per suite.
+
+Used by tests/component (REST without Spark work) and tests/e2e (real Spark drivers). Nothing
+here sleeps for a fixed time: every wait polls with a deadline.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+
+import psutil
+import requests
+
+HEARTH_SERVER = os.environ.get("HEARTH_SERVER", "")
+HEARTH_AGENT_JAR = os.environ.get("HEARTH_AGENT_JAR", "")
+
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Polls predicate() until it returns a truthy value; fails with `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)  # poll step of a deadline-bounded wait, not a fixed delay
+
+
+class Redis:
+    """One redis-server on a unix socket in a private temp dir."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="hearth-test-redis-")
+        self.socket = os.path.join(self.dir, "redis.sock")
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "700",
+             "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        wait_until(self._answers, 20, "redis-server to answer PING")
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("redis-server exited during start-up")
+        out = subprocess.run(["redis-cli", "-s", self.socket, "PING"], capture_output=True, text=True)
+        return out.stdout.strip() == "PONG"
+
+    @property
+    def url(self):
+        return "unix://" + self.socket
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class HearthServer:
+    """A hearth-server process on a free port, with its output collected for diagnostics."""
+
+    def __init__(self, redis_url, *extra_args):
+        if not HEARTH_SERVER:
+            raise AssertionError("HEARTH_SERVER is not set (run the tests through ctest)")
+        self.data_dir = tempfile.mkdtemp(prefix="hearth-test-data-")
+        args = [HEARTH_SERVER, "--port", "0", "--data-dir", self.data_dir,
+                "--driver-idle-timeout", "3m", "--driver-stop-timeout", "20s"]
+        if redis_url:
+            args += ["--redis", redis_url]
+        if HEARTH_AGENT_JAR:
+            args += ["--agent-jar", HEARTH_AGENT_JAR]
+        args += list(extra_args)
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        self._port = None
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(timeout=60):
+            self.stop()
+            raise AssertionError("hearth-server did not start:\n" + self.output())
+        if self._port is None:
+            raise AssertionError("hearth-server exited during start-up:\n" + self.output())
+        self.url = f"http://127.0.0.1:{self._port}"
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            m = re.search(r"listening on http://[^:]+:(\d+)", line)
+            if m and self._port is None:
+                self._port = int(m.group(1))
+                self._ready.set()
+        self._ready.set()
+
+    def output(self):
+        return "\n".join(self.lines[-200:])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=10)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    # REST helpers: thin wrappers that keep tests readable.
+    def get(self, path, **kw):
+        return requests.get(self.url + path, timeout=60, **kw)
+
+    def post(self, path, json=None, data=None, **kw):
+        return requests.post(self.url + path, json=json, data=data, timeout=60, **kw)
+
+    def delete(self, path, **kw):
+        return requests.delete(self.url + path, timeout=120, **kw)
+
+
+def driver_processes(app_name):
+    """The driver JVM started for a session with this (unique) name, and all its descendants."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if "io.hearth.driver.HearthDriver" in cmdline and app_name in cmdline:
+            found.append(proc)
+            try:
+                found.extend(proc.children(recursive=True))
+            except psutil.NoSuchProcess:
+                pass
+    return found
+
+
+class SessionHandle:
+    """A session created by a test; describes itself when a test using it fails."""
+
+    def __init__(self, server, body):
+        self.server = server
+        response = server.post("/sessions", json=body)
+        assert response.status_code == 201, response.text
+        self.info = response.json()
+        self.id = self.info["id"]
+        self.name = body.get("name")
+
+    def state(self):
+        return self.server.get(f"/sessions/{self.id}/state").json()["state"]
+
+    def wait_idle(self, timeout=180):
+        def idle():
+            state = self.state()
+            if state in ("error", "dead", "killed", "success"):
+                raise AssertionError(f"session {self.id} ended in state {state}\n" + self.describe())
+            return state == "idle"
+        wait_until(idle, timeout, f"session {self.id} to become idle", interval=0.1)
+
+    def submit(self, code, kind=None):
+        body = {"code": code}
+        if kind:
+            body["kind"] = kind
+        response = self.server.post(f"/sessions/{self.id}/statements", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def wait_statement(self, statement_id, timeout=120):
+        def done():
+            st = self.server.get(f"/sessions/{self.id}/statements/{statement_id}").json()
+            return st if st["state"] in ("available", "cancelled") else None
+        return wait_until(done, timeout, f"statement {statement_id} of session {self.id}")
+
+    def run(self, code, kind=None, timeout=120):
+        statement = self.submit(code, kind)
+        return self.wait_statement(statement["id"], timeout)
+
+    def describe(self):
+        try:
+            info = self.server.get(f"/sessions/{self.id}").json()
+            log = self.server.get(f"/sessions/{self.id}/log", params={"size": -1}).json().get("log", [])
+        except Exception as e:  # the description must never hide the original failure
+            return f"(cannot describe session {self.id}: {e})"
+        return (f"session {self.id} state={info.get('state')}\n--- driver log ---\n" + "\n".join(log) +
+                "\n--- server output ---\n" + self.server.output())
+
+    def delete(self):
+        return self.server.delete(f"/sessions/{self.id}")
+
+
+@contextmanager
+def scoped_session(server, body):
+    """Creates a session, prints its state and driver log if the block fails, always deletes it."""
+    session = SessionHandle(server, body)
+    try:
+        yield session
+    except BaseException:
+        print(session.describe())
+        raise
+    finally:
+        session.delete()
