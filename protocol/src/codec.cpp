@@ -305,7 +305,8 @@ class BodyReader {
     if (const auto* value = find(key, true)) read_integer_value(key, *value, out);
   }
 
-  void read_number(const char* key, double& out) {
+  // A fraction: a JSON number in [0, 1].
+  void read_fraction(const char* key, double& out) {
     const auto* value = find(key, true);
     if (value == nullptr) return;
     if (!value->IsNumber()) {
@@ -313,6 +314,7 @@ class BodyReader {
       return;
     }
     out = value->GetDouble();
+    if (!(out >= 0.0 && out <= 1.0)) fail(std::string("field '") + key + "' must be in [0, 1]");
   }
 
   void read_integer_array(const char* key, std::vector<int64_t>& out) {
@@ -485,7 +487,7 @@ Result<Message> decode_statement_update(std::string_view type, const Body& body)
   reader.read_integer("session_id", m.session_id);
   reader.read_integer("statement_id", m.statement_id);
   reader.read_state("state", m.state, {"running", "available", "cancelled"});
-  reader.read_number("progress", m.progress);
+  reader.read_fraction("progress", m.progress);
   reader.read_integer("started", m.started);
   reader.read_integer("completed", m.completed);
   reader.read_optional_object_json("output", m.output_json);

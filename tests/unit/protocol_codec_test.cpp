@@ -377,7 +377,7 @@ TEST(ProtocolCodec, ProgressRoundTripsExactly) {
   std::mt19937_64 random(42);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   std::vector<double> values = {0.0, -0.0, 1.0, 0.1, 1.0 / 3.0, 5e-324, 2.2250738585072014e-308,
-                                0.9999999999999999, 1e300, -1.5};
+                                0.9999999999999999};
   for (int i = 0; i < 2000; ++i) values.push_back(unit(random));
   for (const double progress : values) {
     const Message message = StatementUpdate{0, 0, "running", progress, 0, 0, {}};

@@ -43,6 +43,7 @@ public final class Channel {
   private final ZMQ.Socket wakeSender;
   private final Thread thread;
   private volatile boolean stopping;
+  private volatile long stopDeadline;
 
   // Owned by the channel thread.
   private boolean welcomed;
@@ -84,10 +85,12 @@ public final class Channel {
   }
 
   /**
-   * Sends what is queued, waits up to lingerMs for it to leave, and stops the thread. Used once,
-   * at shutdown, so that driver_state stopping reaches the server.
+   * Sends what is queued (waiting for the welcome if the server has not answered the hello yet),
+   * waits up to lingerMs for it to leave, and stops the thread. Used once, at exit, so that
+   * driver_state stopping or error reaches the server.
    */
   public void flushAndStop(long lingerMs) throws InterruptedException {
+    stopDeadline = System.currentTimeMillis() + lingerMs;
     stopping = true;
     synchronized (wakeSender) {
       wakeSender.send(new byte[0], ZMQ.DONTWAIT);
@@ -106,7 +109,7 @@ public final class Channel {
     long now = System.currentTimeMillis();
     lastReceived = now;
     sendHello(dealer, now);
-    while (!stopping) {
+    while (!(stopping && (welcomed || now >= stopDeadline))) {
       poller.poll(kPollMs);
       now = System.currentTimeMillis();
       if (poller.pollin(0)) {
@@ -125,7 +128,8 @@ public final class Channel {
       tick(dealer, now);
     }
     drainOutbox(dealer);
-    dealer.setLinger(2000);
+    // Linger only now: at exit the last frames should leave; while running, never block on them.
+    dealer.setLinger((int) Math.max(0, stopDeadline - System.currentTimeMillis()));
     poller.close();
     dealer.close();
   }
@@ -183,8 +187,9 @@ public final class Channel {
 
   private void tick(ZMQ.Socket dealer, long now) {
     if (now - lastReceived >= idleTimeoutMs) {
-      listener.onFatal("nothing heard from the server for " + idleTimeoutMs + " ms", 3);
+      stopDeadline = 0;
       stopping = true;
+      listener.onFatal("nothing heard from the server for " + idleTimeoutMs + " ms", 3);
       return;
     }
     if (now - lastReceived >= 3 * heartbeatMs && now - lastHello >= 3 * heartbeatMs) {

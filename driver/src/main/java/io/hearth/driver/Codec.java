@@ -18,6 +18,8 @@ import java.util.Set;
  * Encodes and decodes frames of the driver channel (protocol/PROTOCOL.md, version 1).
  *
  * <p>Decoding is strict: anything the specification does not allow is a {@link DecodeException}.
+ * States are checked against their sets; kinds and error codes are not (as in the C++ codec):
+ * the agent answers an unknown kind itself, so the server hears about it.
  * Thread-safe: the mapper is configured once and only used to read and write trees.
  */
 public final class Codec {
@@ -27,9 +29,6 @@ public final class Codec {
   private static final Set<String> kDriverStates = Set.of("ready", "stopping", "error");
   private static final Set<String> kSessionStates = Set.of("starting", "idle", "busy", "error", "dead");
   private static final Set<String> kStatementStates = Set.of("running", "available", "cancelled");
-  private static final Set<String> kSessionKinds = Set.of("pyspark", "spark", "sql", "sparkr", "shared");
-  private static final Set<String> kStatementKinds = Set.of("pyspark", "spark", "sql", "sparkr");
-  private static final Set<String> kErrorCodes = Set.of("not_authenticated", "unknown_session", "bad_request");
 
   private static final ObjectMapper kMapper = new ObjectMapper()
       .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
@@ -87,17 +86,17 @@ public final class Codec {
       case "driver_state" -> new Message.DriverState(b.oneOf("state", kDriverStates),
           b.optionalString("app_id"), b.optionalString("spark_ui_url"), b.optionalString("message"));
       case "open_session" -> new Message.OpenSession(b.integer("session_id"),
-          b.oneOf("kind", kSessionKinds));
+          b.string("kind"));
       case "session_state" -> new Message.SessionState(b.integer("session_id"),
           b.oneOf("state", kSessionStates), b.optionalString("message"));
       case "execute" -> new Message.Execute(b.integer("session_id"), b.integer("statement_id"),
-          b.oneOf("kind", kStatementKinds), b.string("code"));
+          b.string("kind"), b.string("code"));
       case "statement_update" -> new Message.StatementUpdate(b.integer("session_id"),
           b.integer("statement_id"), b.oneOf("state", kStatementStates), b.progress("progress"),
           b.integer("started"), b.integer("completed"), b.optionalObject("output"));
       case "close_session" -> new Message.CloseSession(b.integer("session_id"));
       case "shutdown" -> new Message.Shutdown();
-      case "error" -> new Message.Error(b.oneOf("code", kErrorCodes), b.string("message"));
+      case "error" -> new Message.Error(b.string("code"), b.string("message"));
       default -> throw new DecodeException("unknown message type '" + type + "'");
     };
     b.finish();
@@ -146,7 +145,7 @@ public final class Codec {
       if (!n.isTextual()) {
         throw new DecodeException(where + ": '" + key + "' is not a string");
       }
-      return n.textValue();
+      return checkUnicode(key, n.textValue());
     }
 
     String optionalString(String key) throws DecodeException {
@@ -154,7 +153,20 @@ public final class Codec {
       if (n != null && !n.isTextual()) {
         throw new DecodeException(where + ": '" + key + "' is not a string");
       }
-      return n == null ? null : n.textValue();
+      return n == null ? null : checkUnicode(key, n.textValue());
+    }
+
+    /** Refuses lone surrogates (e.g. an escaped \\udc00), which are not Unicode text. */
+    String checkUnicode(String key, String s) throws DecodeException {
+      for (int i = 0; i < s.length(); i++) {
+        char c = s.charAt(i);
+        if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+          i++;
+        } else if (Character.isSurrogate(c)) {
+          throw new DecodeException(where + ": '" + key + "' holds a lone surrogate");
+        }
+      }
+      return s;
     }
 
     String oneOf(String key, Set<String> allowed) throws DecodeException {

@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -75,6 +76,8 @@ public final class HearthDriver implements Channel.Listener {
     }
     throw new IllegalArgumentException("not a duration: '" + text + "' (use e.g. 500ms, 90s, 10m)");
   }
+
+  private static final Set<String> kSessionKinds = Set.of("pyspark", "spark", "sql", "sparkr", "shared");
 
   private final Options options;
   private final String secret;
@@ -167,9 +170,16 @@ public final class HearthDriver implements Channel.Listener {
       return;
     }
     if (message instanceof Message.OpenSession m) {
+      if (!kSessionKinds.contains(m.kind())) {
+        channel.send(new Message.SessionState(m.sessionId(), "error",
+            "unknown session kind '" + m.kind() + "'"));
+        return;
+      }
       // Created on the channel thread so that an execute right behind it finds the session.
-      sessions.computeIfAbsent(m.sessionId(), id -> new Session(id, m.kind(), spark, channel, gateway));
-      channel.send(new Message.SessionState(m.sessionId(), "idle", null));
+      // A second open_session for the same id (a re-send) gets the session's current state.
+      Session s = sessions.computeIfAbsent(m.sessionId(),
+          id -> new Session(id, m.kind(), spark, channel, gateway));
+      channel.send(new Message.SessionState(m.sessionId(), s.busy() ? "busy" : "idle", null));
     } else if (message instanceof Message.Execute m) {
       Session s = sessions.get(m.sessionId());
       if (s == null) {

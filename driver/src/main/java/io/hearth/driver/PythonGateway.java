@@ -69,6 +69,7 @@ final class PythonGateway {
   private static Path extractScript() throws IOException {
     // createTempDirectory makes the directory private (0700) on POSIX systems.
     Path dir = Files.createTempDirectory("hearth-driver-");
+    dir.toFile().deleteOnExit(); // registered first, so deleted after the script in it
     Path script = dir.resolve("hearth_worker.py");
     try (InputStream in = PythonGateway.class.getResourceAsStream("hearth_worker.py")) {
       if (in == null) {
@@ -77,7 +78,6 @@ final class PythonGateway {
       Files.copy(in, script, StandardCopyOption.REPLACE_EXISTING);
     }
     script.toFile().deleteOnExit();
-    dir.toFile().deleteOnExit();
     return script;
   }
 

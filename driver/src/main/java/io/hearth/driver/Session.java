@@ -34,6 +34,7 @@ final class Session {
   private final Thread thread;
   private volatile boolean closed;
   private volatile String runningJobGroup;
+  private volatile boolean busy;
   private SparkSession spark; // guarded by this
 
   Session(long id, String kind, CompletableFuture<SparkSession> rootSpark, Channel channel,
@@ -50,6 +51,11 @@ final class Session {
 
   long id() {
     return id;
+  }
+
+  /** True from the busy to the idle session_state. */
+  boolean busy() {
+    return busy;
   }
 
   /** The session's FAIR scheduler pool (created by Spark on first use). */
@@ -104,7 +110,6 @@ final class Session {
   }
 
   private void run() {
-    boolean idle = true;
     while (!closed) {
       Message.Execute execute;
       try {
@@ -115,14 +120,14 @@ final class Session {
       if (execute == kStop || closed) {
         return;
       }
-      if (idle) {
+      if (!busy) {
+        busy = true;
         channel.send(new Message.SessionState(id, "busy", null));
-        idle = false;
       }
       runStatement(execute);
       if (!closed && queue.isEmpty()) {
+        busy = false;
         channel.send(new Message.SessionState(id, "idle", null));
-        idle = true;
       }
     }
   }

@@ -36,6 +36,7 @@ final class SqlInterpreter implements Interpreter {
     // Local properties belong to this (the session's) thread, so they tag only our jobs.
     sc.setJobGroup(jobGroup, "Hearth statement " + jobGroup, true);
     sc.setLocalProperty("spark.scheduler.pool", pool);
+    SparkSession.setActiveSession(spark);
     try {
       Dataset<Row> df = spark.sql(code);
       ObjectNode table = kNodes.objectNode();

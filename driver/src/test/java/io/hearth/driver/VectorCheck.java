@@ -113,8 +113,6 @@ public final class VectorCheck {
         "{\"v\":1,\"type\":\"close_session\",\"body\":{\"session_id\":1,\"session_id\":2}}".getBytes());
     checkRefused("(required field null)",
         "{\"v\":1,\"type\":\"reject\",\"body\":{\"reason\":null}}".getBytes());
-    checkRefused("(unknown kind)",
-        "{\"v\":1,\"type\":\"open_session\",\"body\":{\"session_id\":1,\"kind\":\"cobol\"}}".getBytes());
     checkRefused("(trailing data)", "{\"v\":1,\"type\":\"shutdown\",\"body\":{}} {}".getBytes());
     checks++;
     if (!Codec.toTree(new Message.Hello("d", "s3cr3t", List.of(1L), 1, "4")).toString().contains("s3cr3t")
