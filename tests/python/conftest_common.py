@@ -15,7 +15,9 @@ def redis_server():
 def hearth(redis_server):
     server = HearthServer(redis_server.url)
     yield server
-    server.stop()
+    code = server.stop()
+    assert code == 0, f"hearth-server did not stop cleanly (exit code {code}):\n{server.output()}"
+
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -100,15 +100,21 @@ class HearthServer:
         return "\n".join(self.lines[-200:])
 
     def stop(self):
+        """Stops the server with SIGTERM and returns its exit code (None if it had to be killed).
+        A sanitizer build reports leaks and errors through the exit code."""
+        code = None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=90)
+                code = self.proc.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        else:
+            code = self.proc.returncode
         self._reader.join(timeout=10)
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        return code
 
     # REST helpers: thin wrappers that keep tests readable.
     def get(self, path, **kw):
