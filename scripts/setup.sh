@@ -57,7 +57,7 @@ install_maven_artifacts() {
     IFS=: read -r _group artifact version <<< "$coords"
     [ -f ".deps/maven/$artifact-$version.jar" ] && continue
     log "fetching $coords from Maven Central"
-    mvn -q -B dependency:copy -Dartifact="$coords" -DoutputDirectory="$repo/.deps/maven"
+    mvn -q -B -Dstyle.color=never dependency:copy -Dartifact="$coords" -DoutputDirectory="$repo/.deps/maven"
   done
 }
 

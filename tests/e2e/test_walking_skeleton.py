@@ -8,22 +8,16 @@ import uuid
 import psutil
 import pytest
 
-from hearth_harness import SessionHandle, driver_processes, scoped_session, wait_until
+from hearth_harness import driver_processes, scoped_session, wait_until
 
 FAST_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}
 
 
 @pytest.fixture(scope="module")
 def pyspark_session(hearth):
-    session = SessionHandle(hearth, {"kind": "pyspark", "name": f"e2e-{uuid.uuid4().hex[:8]}", "conf": FAST_CONF})
-    try:
+    with scoped_session(hearth, {"kind": "pyspark", "name": f"e2e-{uuid.uuid4().hex[:8]}", "conf": FAST_CONF}) as session:
         session.wait_idle()
         yield session
-    except BaseException:
-        print(session.describe())
-        raise
-    finally:
-        session.delete()
 
 
 def ok_text(statement):
