@@ -245,13 +245,11 @@ Result<void> SessionManager::delete_session(int64_t session_id) {
     }
   }
   // Wait for the driver to stop by itself, without the lock (the exit callback needs it).
-  ChildProcess* process = nullptr;
+  std::shared_ptr<ChildProcess> process;
   {
     std::lock_guard lock(mutex_);
-    if (auto it = live_.find(session_id); it != live_.end()) process = it->second->process.get();
+    if (auto it = live_.find(session_id); it != live_.end()) process = it->second->process;
   }
-  // The pointer stays valid: only delete_session and stop() remove live entries, and a second
-  // delete of the same session blocks on the store below after this one removed it.
   if (process) process->stop(settings_.stop_grace);
   std::string driver_id;
   {
@@ -266,7 +264,9 @@ Result<void> SessionManager::delete_session(int64_t session_id) {
   }
   if (!driver_id.empty()) (void)store_.delete_driver(driver_id);
   if (live) std::filesystem::remove(live->secret_file);
-  return Ok{};  // `live` (and its supervisor thread) is destroyed here, outside the lock
+  // `live` and `process` are released here, outside the lock: the last owner of the process
+  // joins its supervisor thread, which may be waiting for the lock in the exit callback.
+  return Ok{};
 }
 
 Result<StatementRecord> SessionManager::submit_statement(int64_t session_id, std::string code,

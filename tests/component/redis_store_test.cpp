@@ -7,67 +7,38 @@
 #include <vector>
 
 #include "redis_fixture.hpp"
+#include "session_store_scenarios.hpp"
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include "hearth/session/kv_store.hpp"
 #include "hearth/session/session_store.hpp"
 
+namespace hearth::test {
+
+// Every store over the shared redis-server, under a key prefix of its own. The shared
+// SessionStore scenarios (tests/common/session_store_scenarios.hpp) run on it too.
+class RedisStore : public SessionStoreFixture {
+ protected:
+  std::unique_ptr<hearth::session::KeyValueStore> make_kv_store() override {
+    return hearth::session::make_redis_kv_store(redis_address());
+  }
+  std::unique_ptr<hearth::session::SessionStore> make_session_store(
+      hearth::session::KeyValueStore& kv) override {
+    return std::make_unique<hearth::session::SessionStore>(kv, unique_prefix());
+  }
+};
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Redis, SessionStoreScenarios, RedisStore);
+
+}  // namespace hearth::test
+
 namespace hearth::session {
 namespace {
 
 using hearth::test::redis_address;
-using hearth::test::unique_prefix;
-
-SessionRecord full_session(int64_t id) {
-  SessionRecord r;
-  r.id = id;
-  r.request.kind = "spark";
-  r.request.proxy_user = "alice";
-  r.request.name = "nightly ünïcødé ✓";
-  r.request.driver_memory = "2g";
-  r.request.executor_memory = "4g";
-  r.request.queue = "default";
-  r.request.ttl = "10m";
-  r.request.idle_timeout = "1h";
-  r.request.driver_cores = 2;
-  r.request.executor_cores = 3;
-  r.request.num_executors = 0;
-  r.request.jars = {"hdfs:///a.jar"};
-  r.request.py_files = {"x.py", "y.py"};
-  r.request.files = {""};
-  r.request.archives = {};
-  r.request.conf = {{"spark.a", "1"}, {"spark.b", "two\nlines\t\"quoted\""}};
-  r.request.heartbeat_timeout_s = 90;
-  r.owner = "bob";
-  r.state = SessionState::kBusy;
-  r.spark_ui_url = "http://host:4040/";
-  r.driver_id = "drv-" + std::to_string(id);
-  r.created_ms = 1716200000123;
-  return r;
-}
-
-StatementRecord full_statement(int64_t session_id, int64_t id) {
-  StatementRecord s;
-  s.session_id = session_id;
-  s.id = id;
-  s.kind = "sql";
-  s.code = "SELECT 'héllo' AS ✓";
-  s.state = StatementState::kAvailable;
-  s.output_json =
-      R"({"status":"ok","execution_count":1,"data":{"application/json":{"schema":{"fields":[{"name":"✓","type":"string"}]},"data":[["héllo"]]},"text/plain":"日本語"}})";
-  s.progress = 1.0 / 3.0;
-  s.started_ms = 1716200000000;
-  s.completed_ms = 1716200000999;
-  return s;
-}
-
-class RedisStoreTest : public ::testing::Test {
- protected:
-  std::unique_ptr<KeyValueStore> kv_ = make_redis_kv_store(redis_address());
-  std::string prefix_ = unique_prefix();
-  SessionStore store_{*kv_, prefix_};
-};
+// The Redis-only tests below share the scenarios' fixture.
+using RedisStoreTest = hearth::test::RedisStore;
 
 // ---- URL parsing --------------------------------------------------------------------------
 
@@ -275,7 +246,7 @@ TEST_F(RedisStoreTest, ConcurrentSessionIdsAreDistinct) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
-        auto id = store_.next_session_id();
+        auto id = store_->next_session_id();
         if (id.ok()) seen[t].push_back(*id);
       }
     });
@@ -289,125 +260,22 @@ TEST_F(RedisStoreTest, ConcurrentSessionIdsAreDistinct) {
 }
 
 // ---- the typed store over Redis -----------------------------------------------------------
-
-TEST_F(RedisStoreTest, SessionIdsStartAtZero) {
-  EXPECT_EQ(*store_.next_session_id(), 0);
-  EXPECT_EQ(*store_.next_session_id(), 1);
-  EXPECT_EQ(kv_->get(prefix_ + "counter:session")->value_or(""), "2");
-}
-
-TEST_F(RedisStoreTest, SessionsRoundTripAndListAscending) {
-  for (int64_t id : {10, 2, 0}) ASSERT_TRUE(store_.put_session(full_session(id)).ok());
-  SessionRecord minimal;
-  minimal.id = 5;
-  ASSERT_TRUE(store_.put_session(minimal).ok());
-
-  auto got = store_.get_session(10);
-  ASSERT_TRUE(got.ok()) << got.error().message;
-  ASSERT_TRUE(got->has_value());
-  EXPECT_EQ(**got, full_session(10));
-  auto got_minimal = store_.get_session(5);
-  ASSERT_TRUE(got_minimal.ok() && got_minimal->has_value());
-  EXPECT_EQ(**got_minimal, minimal);
-  auto missing = store_.get_session(3);
-  ASSERT_TRUE(missing.ok());
-  EXPECT_FALSE(missing->has_value());
-
-  auto all = store_.list_sessions();
-  ASSERT_TRUE(all.ok()) << all.error().message;
-  std::vector<int64_t> ids;
-  for (const auto& r : *all) ids.push_back(r.id);
-  EXPECT_EQ(ids, (std::vector<int64_t>{0, 2, 5, 10}));
-}
-
-TEST_F(RedisStoreTest, CorruptSessionIsSkippedByListAndReportedByGet) {
-  for (int64_t id : {0, 1, 2}) ASSERT_TRUE(store_.put_session(full_session(id)).ok());
-  ASSERT_TRUE(kv_->set(prefix_ + "session:1", "{\"version\":1,garbage").ok());
-  auto all = store_.list_sessions();
-  ASSERT_TRUE(all.ok()) << all.error().message;
-  ASSERT_EQ(all->size(), 2u);
-  EXPECT_EQ((*all)[0].id, 0);
-  EXPECT_EQ((*all)[1].id, 2);
-  auto bad = store_.get_session(1);
-  ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.error().code, "corrupt_record");
-}
-
-TEST_F(RedisStoreTest, StatementsRoundTripPerSession) {
-  EXPECT_EQ(*store_.next_statement_id(7), 0);
-  EXPECT_EQ(*store_.next_statement_id(7), 1);
-  EXPECT_EQ(*store_.next_statement_id(8), 0);
-
-  ASSERT_TRUE(store_.put_statement(full_statement(7, 1)).ok());
-  ASSERT_TRUE(store_.put_statement(full_statement(7, 0)).ok());
-  StatementRecord waiting;
-  waiting.session_id = 8;
-  ASSERT_TRUE(store_.put_statement(waiting).ok());
-
-  auto got = store_.get_statement(7, 1);
-  ASSERT_TRUE(got.ok()) << got.error().message;
-  ASSERT_TRUE(got->has_value());
-  EXPECT_EQ(**got, full_statement(7, 1));
-  auto raw = kv_->get(prefix_ + "session:7:statement:1");
-  ASSERT_TRUE(raw.ok() && raw->has_value());
-  EXPECT_NE((*raw)->find(R"("output":{"status":"ok")"), std::string::npos) << **raw;
-
-  auto list = store_.list_statements(7);
-  ASSERT_TRUE(list.ok());
-  ASSERT_EQ(list->size(), 2u);
-  EXPECT_EQ((*list)[0], full_statement(7, 0));
-  EXPECT_EQ((*list)[1], full_statement(7, 1));
-  auto other = store_.list_statements(8);
-  ASSERT_TRUE(other.ok());
-  ASSERT_EQ(other->size(), 1u);
-  EXPECT_EQ((*other)[0], waiting);
-}
-
-TEST_F(RedisStoreTest, DeleteSessionRemovesEverythingOfIt) {
-  ASSERT_TRUE(store_.put_session(full_session(1)).ok());
-  ASSERT_TRUE(store_.put_session(full_session(2)).ok());
-  for (int i = 0; i < 3; ++i) {
-    auto sid = store_.next_statement_id(1);
-    ASSERT_TRUE(sid.ok());
-    ASSERT_TRUE(store_.put_statement(full_statement(1, *sid)).ok());
-  }
-  ASSERT_TRUE(store_.delete_session(1).ok());
-  EXPECT_FALSE(store_.get_session(1)->has_value());
-  EXPECT_FALSE(store_.get_statement(1, 0)->has_value());
-  EXPECT_TRUE(store_.list_statements(1)->empty());
-  EXPECT_EQ(*kv_->zcard(prefix_ + "session:1:statements"), 0);
-  EXPECT_FALSE(kv_->get(prefix_ + "session:1:counter:statement")->has_value());
-  auto all = store_.list_sessions();
-  ASSERT_TRUE(all.ok());
-  ASSERT_EQ(all->size(), 1u);
-  EXPECT_EQ((*all)[0].id, 2);
-}
-
-TEST_F(RedisStoreTest, DriversRoundTrip) {
-  const DriverRecord driver{"drv-9", std::string("se\0cret", 7), 31337, 1716200000000};
-  ASSERT_TRUE(store_.put_driver(driver).ok());
-  auto got = store_.get_driver("drv-9");
-  ASSERT_TRUE(got.ok()) << got.error().message;
-  ASSERT_TRUE(got->has_value());
-  EXPECT_EQ(**got, driver);
-  ASSERT_TRUE(store_.delete_driver("drv-9").ok());
-  EXPECT_FALSE(store_.get_driver("drv-9")->has_value());
-}
+// (The scenarios common to every store are in tests/common/session_store_scenarios.hpp.)
 
 // A second server process (a restarted hearth-server) sees what the first one wrote.
 TEST_F(RedisStoreTest, ANewStoreSeesEarlierWrites) {
-  ASSERT_TRUE(store_.put_session(full_session(4)).ok());
-  ASSERT_TRUE(store_.put_statement(full_statement(4, 0)).ok());
+  ASSERT_TRUE(store_->put_session(hearth::test::full_session(4)).ok());
+  ASSERT_TRUE(store_->put_statement(hearth::test::full_statement(4, 0)).ok());
   auto kv2 = make_redis_kv_store(redis_address(), 1);
   SessionStore store2(*kv2, prefix_);
   auto all = store2.list_sessions();
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 1u);
-  EXPECT_EQ((*all)[0], full_session(4));
+  EXPECT_EQ((*all)[0], hearth::test::full_session(4));
   auto statements = store2.list_statements(4);
   ASSERT_TRUE(statements.ok());
   ASSERT_EQ(statements->size(), 1u);
-  EXPECT_EQ((*statements)[0], full_statement(4, 0));
+  EXPECT_EQ((*statements)[0], hearth::test::full_statement(4, 0));
 }
 
 }  // namespace

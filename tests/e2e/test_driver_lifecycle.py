@@ -1,6 +1,7 @@
 """What users see when drivers end: killed mid-statement, or left without a server."""
 import signal
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
@@ -23,6 +24,13 @@ def test_session_shows_busy_while_a_statement_runs_then_idle(hearth):
         done = session.wait_statement(statement["id"])
         assert done["output"]["data"]["text/plain"] == "'slept'"
         assert session.state() == "idle"
+
+        # Two clients delete the session at once (sparkmagic's %%cleanup racing a user): one
+        # deletes it, the other is told it is gone or deleted; the server stays up.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            codes = sorted(pool.map(lambda _: session.delete().status_code, range(2)))
+        assert codes in ([200, 200], [200, 404]), codes
+        assert hearth.get(f"/sessions/{session.id}").status_code == 404
 
 
 def test_a_driver_killed_mid_statement_ends_the_session_and_the_statement(hearth):

@@ -71,7 +71,9 @@ class SessionManager : private DriverChannel::Listener {
     std::string driver_id;
     std::string secret;
     std::filesystem::path secret_file;
-    std::unique_ptr<ChildProcess> process;
+    // Shared so that a DELETE waiting for the exit keeps the process alive even when another
+    // DELETE of the same session finishes first and drops the session.
+    std::shared_ptr<ChildProcess> process;
     bool opened = false;                // the driver answered open_session
     std::set<int64_t> dispatched;       // statement ids sent to the driver
     std::set<int64_t> outstanding;      // statement ids not yet available/cancelled

@@ -1,0 +1,467 @@
+#pragma once
+
+// SessionStore scenarios shared by every KeyValueStore backend.
+//
+// A backend is a subclass of SessionStoreFixture that says how to make its KeyValueStore (and,
+// optionally, its SessionStore, e.g. with a per-test key prefix). Each test binary instantiates
+// the scenarios once for its backend, in exactly one .cpp file:
+//
+//   class MyStoreTest : public hearth::test::SessionStoreFixture {
+//     std::unique_ptr<KeyValueStore> make_kv_store() override { ... }
+//   };
+//   namespace hearth::test {
+//   INSTANTIATE_TYPED_TEST_SUITE_P(My, SessionStoreScenarios, MyStoreTest);
+//   }
+//
+// tests/unit/session_store_test.cpp runs them over the in-memory store,
+// tests/component/redis_store_test.cpp over a real redis-server. Scenarios that only make sense
+// for one backend stay in that backend's file (and may use its fixture with TEST_F).
+//
+// Raw keys are always spelled prefix_ + "<rest of the documented key>" (see
+// session_store.hpp), so the scenarios work whatever prefix the backend's store uses.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "hearth/session/kv_store.hpp"
+#include "hearth/session/records.hpp"
+#include "hearth/session/session_store.hpp"
+
+namespace hearth::test {
+
+// A session with every field set, with values that are easy to get wrong on the way through
+// JSON: unicode, quotes, newlines, tabs, backslashes, empty strings, present-but-zero optionals.
+inline hearth::session::SessionRecord full_session(int64_t id) {
+  hearth::session::SessionRecord r;
+  r.id = id;
+  r.request.kind = "pyspark";
+  r.request.proxy_user = "alice";
+  r.request.name = "etl \"nightly\" ünïcødé ✓";
+  r.request.driver_memory = "2g";
+  r.request.executor_memory = "4g";
+  r.request.queue = "default";
+  r.request.ttl = "10m";
+  r.request.idle_timeout = "1h";
+  r.request.driver_cores = 2;
+  r.request.executor_cores = 3;
+  r.request.num_executors = 0;  // present-but-zero must stay distinct from absent
+  r.request.jars = {"hdfs:///a.jar", "file:///b.jar"};
+  r.request.py_files = {"s3://bucket/x.py"};
+  r.request.files = {"f1", "f 2", ""};
+  r.request.archives = {"arch.zip#env"};
+  r.request.conf = {{"spark.sql.shuffle.partitions", "8"},
+                    {"spark.executorEnv.X", "line1\nline2\ttab \\ back"},
+                    {"spark.empty", ""}};
+  r.request.heartbeat_timeout_s = 60;
+  r.owner = "bob";
+  r.state = hearth::session::SessionState::kIdle;
+  r.app_id = "application_1716200000000_0001";
+  r.spark_ui_url = "http://host:4040/";
+  r.driver_id = "drv-" + std::to_string(id);
+  r.created_ms = 1716200000123;
+  return r;
+}
+
+// A finished statement with unicode code and a nested, unicode JSON output.
+inline hearth::session::StatementRecord full_statement(int64_t session_id, int64_t id) {
+  hearth::session::StatementRecord s;
+  s.session_id = session_id;
+  s.id = id;
+  s.kind = "pyspark";
+  s.code = "print('héllo ✓')\nx = {\"a\": 1}";
+  s.state = hearth::session::StatementState::kAvailable;
+  s.output_json =
+      R"({"status":"ok","execution_count":3,"data":{"text/plain":"héllo ✓ 日本語","application/json":{"nested":[1,2.5,{"deep":null,"t":true}],"empty":{}}}})";
+  s.progress = 0.1 + 0.2;  // not exactly representable: must survive bit-for-bit
+  s.started_ms = 1716200000000;
+  s.completed_ms = 1716200000123;
+  return s;
+}
+
+// The store under test: kv_ from the backend's factory, store_ over it, prefix_ = its prefix.
+class SessionStoreFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kv_ = make_kv_store();
+    ASSERT_NE(kv_, nullptr);
+    store_ = make_session_store(*kv_);
+    ASSERT_NE(store_, nullptr);
+    prefix_ = store_->prefix();
+  }
+
+  virtual std::unique_ptr<hearth::session::KeyValueStore> make_kv_store() = 0;
+  // Default: the store a server would use (default prefix).
+  virtual std::unique_ptr<hearth::session::SessionStore> make_session_store(
+      hearth::session::KeyValueStore& kv) {
+    return std::make_unique<hearth::session::SessionStore>(kv);
+  }
+
+  // A raw key of store_: key("session:3") == prefix_ + "session:3".
+  std::string key(std::string_view rest) const { return prefix_ + std::string(rest); }
+
+  std::unique_ptr<hearth::session::KeyValueStore> kv_;
+  std::unique_ptr<hearth::session::SessionStore> store_;
+  std::string prefix_;
+};
+
+// Backend is a SessionStoreFixture subclass.
+template <class Backend>
+class SessionStoreScenarios : public Backend {};
+
+TYPED_TEST_SUITE_P(SessionStoreScenarios);
+
+TYPED_TEST_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncrease) {
+  auto& store = *this->store_;
+  for (int64_t expected = 0; expected < 5; ++expected) {
+    auto id = store.next_session_id();
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    EXPECT_EQ(*id, expected);
+  }
+  auto counter = this->kv_->get(this->key("counter:session"));
+  ASSERT_TRUE(counter.ok());
+  EXPECT_EQ(counter->value_or(""), "5");
+}
+
+TYPED_TEST_P(SessionStoreScenarios, SessionRoundTripsEveryField) {
+  auto& store = *this->store_;
+  const hearth::session::SessionRecord record = full_session(7);
+  ASSERT_TRUE(store.put_session(record).ok());
+  auto got = store.get_session(7);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(**got, record);
+}
+
+TYPED_TEST_P(SessionStoreScenarios, DefaultSessionRoundTrips) {
+  auto& store = *this->store_;
+  hearth::session::SessionRecord record;  // every optional empty, every list empty
+  ASSERT_TRUE(store.put_session(record).ok());
+  auto got = store.get_session(0);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(**got, record);
+  EXPECT_FALSE((*got)->request.num_executors.has_value());
+}
+
+TYPED_TEST_P(SessionStoreScenarios, RecordIsVersionedJsonUnderDocumentedKey) {
+  auto& kv = *this->kv_;
+  ASSERT_TRUE(this->store_->put_session(full_session(3)).ok());
+  auto raw = kv.get(this->key("session:3"));
+  ASSERT_TRUE(raw.ok());
+  ASSERT_TRUE(raw->has_value());
+  EXPECT_NE((*raw)->find(R"("version":1)"), std::string::npos) << **raw;
+  EXPECT_NE((*raw)->find(R"("state":"idle")"), std::string::npos) << **raw;
+  auto members = kv.zrange(this->key("sessions"), 0, -1);
+  ASSERT_TRUE(members.ok());
+  EXPECT_EQ(*members, std::vector<std::string>{"3"});
+}
+
+TYPED_TEST_P(SessionStoreScenarios, MissingSessionIsNullopt) {
+  auto got = this->store_->get_session(42);
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(got->has_value());
+}
+
+TYPED_TEST_P(SessionStoreScenarios, PutSessionOverwrites) {
+  auto& store = *this->store_;
+  hearth::session::SessionRecord record = full_session(1);
+  ASSERT_TRUE(store.put_session(record).ok());
+  record.state = hearth::session::SessionState::kBusy;
+  record.app_id.reset();
+  ASSERT_TRUE(store.put_session(record).ok());
+  auto got = store.get_session(1);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(**got, record);
+  auto all = store.list_sessions();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 1u);
+}
+
+// Full and minimal records side by side; ids sort numerically ("10" < "2" as strings).
+TYPED_TEST_P(SessionStoreScenarios, ListSessionsIsAscendingById) {
+  auto& store = *this->store_;
+  for (int64_t id : {10, 2, 1, 0, 100}) ASSERT_TRUE(store.put_session(full_session(id)).ok());
+  hearth::session::SessionRecord minimal;
+  minimal.id = 5;
+  ASSERT_TRUE(store.put_session(minimal).ok());
+
+  auto got = store.get_session(10);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(**got, full_session(10));
+  auto got_minimal = store.get_session(5);
+  ASSERT_TRUE(got_minimal.ok() && got_minimal->has_value());
+  EXPECT_EQ(**got_minimal, minimal);
+  auto missing = store.get_session(3);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+
+  auto all = store.list_sessions();
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  std::vector<int64_t> ids;
+  for (const auto& r : *all) ids.push_back(r.id);
+  EXPECT_EQ(ids, (std::vector<int64_t>{0, 1, 2, 5, 10, 100}));
+  ASSERT_EQ(all->size(), 6u);
+  EXPECT_EQ((*all)[3], minimal);
+  EXPECT_EQ((*all)[4], full_session(10));
+}
+
+TYPED_TEST_P(SessionStoreScenarios, EmptyStoreListsNothing) {
+  auto& store = *this->store_;
+  auto sessions = store.list_sessions();
+  ASSERT_TRUE(sessions.ok());
+  EXPECT_TRUE(sessions->empty());
+  auto statements = store.list_statements(0);
+  ASSERT_TRUE(statements.ok());
+  EXPECT_TRUE(statements->empty());
+}
+
+TYPED_TEST_P(SessionStoreScenarios, CorruptSessionIsSkippedByListAndReportedByGet) {
+  auto& store = *this->store_;
+  auto& kv = *this->kv_;
+  for (int64_t id : {0, 1, 2, 3, 4, 5, 6, 7, 8}) {
+    ASSERT_TRUE(store.put_session(full_session(id)).ok());
+  }
+  const std::vector<std::pair<int64_t, std::string>> garbage = {
+      {1, "\x01\x02 not json at all"},
+      {2, R"({"version":1,"id":2})"},  // missing fields
+      {3, R"({"version":2,"id":3})"},  // unknown version
+      {4, ""},                         // empty
+      {7, R"({"version":1,garbage)"},  // truncated
+  };
+  for (const auto& [id, text] : garbage) {
+    ASSERT_TRUE(kv.set(this->key("session:" + std::to_string(id)), text).ok());
+  }
+  // A well-formed record with an unknown state string, and one with a wrong type.
+  std::string raw = *kv.get(this->key("session:5")).value();
+  raw.replace(raw.find(R"("state":"idle")"), 14, R"("state":"sleepy")");
+  ASSERT_TRUE(kv.set(this->key("session:5"), raw).ok());
+  raw = *kv.get(this->key("session:6")).value();
+  raw.replace(raw.find(R"("created_ms":)"), 13, R"("created_ms":"x",)" R"("_":)");
+  ASSERT_TRUE(kv.set(this->key("session:6"), raw).ok());
+
+  // The good records on both sides of the corrupt ones are still listed.
+  auto all = store.list_sessions();
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0], full_session(0));
+  EXPECT_EQ((*all)[1], full_session(8));
+
+  for (int64_t id : {1, 2, 3, 4, 5, 6, 7}) {
+    auto got = store.get_session(id);
+    ASSERT_FALSE(got.ok()) << id;
+    EXPECT_EQ(got.error().code, "corrupt_record") << id;
+    EXPECT_NE(got.error().message.find(this->key("session:" + std::to_string(id))),
+              std::string::npos)
+        << got.error().message;
+  }
+  EXPECT_NE(store.get_session(5).error().message.find("sleepy"), std::string::npos);
+}
+
+TYPED_TEST_P(SessionStoreScenarios, RecordUnderTheWrongIdIsCorrupt) {
+  auto& kv = *this->kv_;
+  ASSERT_TRUE(this->store_->put_session(full_session(8)).ok());
+  ASSERT_TRUE(kv.set(this->key("session:9"), *kv.get(this->key("session:8")).value()).ok());
+  auto got = this->store_->get_session(9);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, "corrupt_record");
+}
+
+TYPED_TEST_P(SessionStoreScenarios, IndexEntryWithoutRecordIsSkipped) {
+  auto& store = *this->store_;
+  ASSERT_TRUE(store.put_session(full_session(1)).ok());
+  ASSERT_TRUE(this->kv_->zadd(this->key("sessions"), 0, "0").ok());
+  ASSERT_TRUE(this->kv_->zadd(this->key("sessions"), 5, "not-a-number").ok());
+  auto all = store.list_sessions();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].id, 1);
+}
+
+TYPED_TEST_P(SessionStoreScenarios, StatementIdsArePerSessionFromZero) {
+  auto& store = *this->store_;
+  EXPECT_EQ(*store.next_statement_id(0), 0);
+  EXPECT_EQ(*store.next_statement_id(0), 1);
+  EXPECT_EQ(*store.next_statement_id(1), 0);
+  EXPECT_EQ(*store.next_statement_id(0), 2);
+  EXPECT_EQ(*store.next_statement_id(1), 1);
+}
+
+TYPED_TEST_P(SessionStoreScenarios, StatementRoundTripsEveryField) {
+  auto& store = *this->store_;
+  const hearth::session::StatementRecord statement = full_statement(4, 0);
+  ASSERT_TRUE(store.put_statement(statement).ok());
+  auto got = store.get_statement(4, 0);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(**got, statement);
+
+  hearth::session::StatementRecord waiting;
+  waiting.session_id = 4;
+  waiting.id = 1;
+  waiting.code = "";
+  ASSERT_TRUE(store.put_statement(waiting).ok());
+  auto got_waiting = store.get_statement(4, 1);
+  ASSERT_TRUE(got_waiting.ok() && got_waiting->has_value());
+  EXPECT_EQ(**got_waiting, waiting);
+  EXPECT_FALSE((*got_waiting)->output_json.has_value());
+}
+
+TYPED_TEST_P(SessionStoreScenarios, OutputIsEmbeddedJsonNotAString) {
+  ASSERT_TRUE(this->store_->put_statement(full_statement(4, 0)).ok());
+  auto raw = this->kv_->get(this->key("session:4:statement:0"));
+  ASSERT_TRUE(raw.ok() && raw->has_value());
+  EXPECT_NE((*raw)->find(R"("output":{"status":"ok")"), std::string::npos) << **raw;
+}
+
+TYPED_TEST_P(SessionStoreScenarios, InvalidOutputJsonIsRefused) {
+  auto& store = *this->store_;
+  hearth::session::StatementRecord statement = full_statement(4, 0);
+  statement.output_json = R"({"status":"ok")";
+  auto put = store.put_statement(statement);
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.error().code, "invalid_record");
+  auto got = store.get_statement(4, 0);
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(got->has_value());
+}
+
+TYPED_TEST_P(SessionStoreScenarios, ListStatementsAscendingAndSkipsCorrupt) {
+  auto& store = *this->store_;
+  for (int64_t id : {11, 0, 2, 1}) ASSERT_TRUE(store.put_statement(full_statement(5, id)).ok());
+  hearth::session::StatementRecord waiting;  // every field at its default
+  waiting.session_id = 6;
+  ASSERT_TRUE(store.put_statement(waiting).ok());
+  ASSERT_TRUE(
+      this->kv_->set(this->key("session:5:statement:1"), R"({"version":1,"state":7})").ok());
+  auto list = store.list_statements(5);
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  std::vector<int64_t> ids;
+  for (const auto& s : *list) ids.push_back(s.id);
+  EXPECT_EQ(ids, (std::vector<int64_t>{0, 2, 11}));
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0], full_statement(5, 0));
+  EXPECT_EQ((*list)[1], full_statement(5, 2));
+  EXPECT_EQ((*list)[2], full_statement(5, 11));
+  auto bad = store.get_statement(5, 1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, "corrupt_record");
+  auto other = store.list_statements(6);
+  ASSERT_TRUE(other.ok());
+  ASSERT_EQ(other->size(), 1u);
+  EXPECT_EQ((*other)[0], waiting);
+}
+
+TYPED_TEST_P(SessionStoreScenarios, DeleteSessionRemovesRecordIndexStatementsAndCounter) {
+  auto& store = *this->store_;
+  auto& kv = *this->kv_;
+  ASSERT_TRUE(store.put_session(full_session(1)).ok());
+  ASSERT_TRUE(store.put_session(full_session(2)).ok());
+  for (int i = 0; i < 3; ++i) {
+    auto sid = store.next_statement_id(1);
+    ASSERT_TRUE(sid.ok());
+    ASSERT_TRUE(store.put_statement(full_statement(1, *sid)).ok());
+  }
+  ASSERT_TRUE(store.put_statement(full_statement(2, 0)).ok());
+
+  ASSERT_TRUE(store.delete_session(1).ok());
+
+  auto got = store.get_session(1);
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(got->has_value());
+  auto statement = store.get_statement(1, 0);
+  ASSERT_TRUE(statement.ok());
+  EXPECT_FALSE(statement->has_value());
+  auto all = store.list_sessions();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].id, 2);
+  for (const char* rest : {"session:1", "session:1:statement:0", "session:1:statement:2",
+                           "session:1:counter:statement"}) {
+    auto raw = kv.get(this->key(rest));
+    ASSERT_TRUE(raw.ok());
+    EXPECT_FALSE(raw->has_value()) << rest;
+  }
+  EXPECT_EQ(*kv.zcard(this->key("session:1:statements")), 0);
+  auto statements = store.list_statements(1);
+  ASSERT_TRUE(statements.ok());
+  EXPECT_TRUE(statements->empty());
+  // The other session is untouched.
+  auto kept = store.list_statements(2);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->size(), 1u);
+  // Deleting again (or a session that never existed) is fine.
+  EXPECT_TRUE(store.delete_session(1).ok());
+  EXPECT_TRUE(store.delete_session(99).ok());
+  // Session ids are never reused.
+  ASSERT_TRUE(store.next_session_id().ok());
+}
+
+TYPED_TEST_P(SessionStoreScenarios, DriverPutGetDelete) {
+  auto& store = *this->store_;
+  // Secrets are arbitrary bytes: control characters, invalid UTF-8, embedded NUL.
+  const hearth::session::DriverRecord driver{"drv-1", "s3cr3t\x01\xff", 4242, 1716200000000};
+  const hearth::session::DriverRecord other{"drv-9", std::string("se\0cret", 7), 31337,
+                                            1716200000000};
+  for (const auto& d : {driver, other}) {
+    ASSERT_TRUE(store.put_driver(d).ok());
+    auto got = store.get_driver(d.id);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    ASSERT_TRUE(got->has_value());
+    EXPECT_EQ(**got, d);
+  }
+  auto missing = store.get_driver("drv-2");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+  ASSERT_TRUE(store.delete_driver("drv-1").ok());
+  auto gone = store.get_driver("drv-1");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
+  auto kept = store.get_driver("drv-9");
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ(**kept, other);
+  ASSERT_TRUE(store.delete_driver("drv-9").ok());
+  auto gone_too = store.get_driver("drv-9");
+  ASSERT_TRUE(gone_too.ok());
+  EXPECT_FALSE(gone_too->has_value());
+  ASSERT_TRUE(this->kv_->set(this->key("driver:drv-3"), "{").ok());
+  auto corrupt = store.get_driver("drv-3");
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_EQ(corrupt.error().code, "corrupt_record");
+}
+
+TYPED_TEST_P(SessionStoreScenarios, PrefixesKeepStoresApart) {
+  auto& store = *this->store_;
+  const std::string other_prefix = this->prefix_ + "other:";
+  hearth::session::SessionStore other(*this->kv_, other_prefix);
+  EXPECT_EQ(*store.next_session_id(), 0);
+  ASSERT_TRUE(store.put_session(full_session(1)).ok());
+  EXPECT_EQ(*other.next_session_id(), 0);
+  auto listed = other.list_sessions();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+  auto raw = this->kv_->get(other_prefix + "counter:session");
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(raw->value_or(""), "1");
+  EXPECT_EQ(this->kv_->get(this->key("counter:session"))->value_or(""), "1");
+}
+
+REGISTER_TYPED_TEST_SUITE_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncrease,
+                            SessionRoundTripsEveryField, DefaultSessionRoundTrips,
+                            RecordIsVersionedJsonUnderDocumentedKey, MissingSessionIsNullopt,
+                            PutSessionOverwrites, ListSessionsIsAscendingById,
+                            EmptyStoreListsNothing, CorruptSessionIsSkippedByListAndReportedByGet,
+                            RecordUnderTheWrongIdIsCorrupt, IndexEntryWithoutRecordIsSkipped,
+                            StatementIdsArePerSessionFromZero, StatementRoundTripsEveryField,
+                            OutputIsEmbeddedJsonNotAString, InvalidOutputJsonIsRefused,
+                            ListStatementsAscendingAndSkipsCorrupt,
+                            DeleteSessionRemovesRecordIndexStatementsAndCounter,
+                            DriverPutGetDelete, PrefixesKeepStoresApart);
+
+}  // namespace hearth::test
