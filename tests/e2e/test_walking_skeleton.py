@@ -3,6 +3,8 @@
 One pyspark session (one real driver) is shared by the tests of this module; tests that need
 their own driver create it with scoped_session.
 """
+import json
+import os
 import uuid
 
 import psutil
@@ -117,3 +119,21 @@ def test_statements_submitted_while_starting_wait_then_run_in_order_and_delete_e
         gone, alive = psutil.wait_procs(processes, timeout=5)
         assert not alive, f"left behind: {[p.pid for p in alive]}"
         assert hearth.get(f"/sessions/{session.id}").status_code == 404
+
+
+def test_the_driver_secret_reaches_neither_user_code_nor_spark_conf_nor_the_command_line(
+        hearth, redis_server, pyspark_session):
+    record = json.loads(redis_server.get(f"hearth:v1:session:{pyspark_session.id}"))
+    driver = json.loads(redis_server.get(f"hearth:v1:driver:{record['driver_id']}"))
+    secret = driver["secret"]
+    assert len(secret) == 64
+    seen_by_user_code = ok_text(pyspark_session.run(
+        "import os\n"
+        "' '.join([repr(dict(os.environ)), repr(sc.getConf().getAll()),"
+        " repr(spark.conf.getAll if hasattr(spark.conf, 'getAll') else '')])"))
+    assert "spark.app.id" in seen_by_user_code  # the probe did read the conf
+    assert secret not in seen_by_user_code
+    for process in driver_processes(pyspark_session.name):
+        assert secret not in " ".join(process.cmdline())
+    # The agent deleted its one-time secret file.
+    assert os.listdir(os.path.join(hearth.data_dir, "secrets")) == []

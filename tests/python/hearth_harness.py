@@ -54,6 +54,13 @@ class Redis:
     def url(self):
         return "unix://" + self.socket
 
+    def get(self, key):
+        """The value of a key (as a user with redis-cli would see it), or None."""
+        out = subprocess.run(["redis-cli", "-s", self.socket, "--raw", "GET", key],
+                             capture_output=True, text=True, check=True)
+        value = out.stdout.rstrip("\n")
+        return value or None
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=20)
