@@ -336,6 +336,22 @@ class BodyReader {
     }
   }
 
+  void read_string_array(const char* key, std::vector<std::string>& out) {
+    const auto* value = find(key, true);
+    if (value == nullptr) return;
+    if (!value->IsArray()) {
+      fail_type(key, "an array of strings", *value);
+      return;
+    }
+    out.clear();
+    out.reserve(value->Size());
+    for (const auto& element : value->GetArray()) {
+      out.emplace_back();
+      read_string_value(key, element, out.back());
+      if (error_) return;
+    }
+  }
+
   // An optional object, kept as compact JSON text.
   void read_optional_object_json(const char* key, std::optional<std::string>& out) {
     const auto* value = find(key, false);
@@ -514,6 +530,34 @@ Result<Message> decode_error(std::string_view type, const Body& body) {
   return reader.finish(std::move(m));
 }
 
+Result<Message> decode_cancel_statement(std::string_view type, const Body& body) {
+  BodyReader reader(type, body, {"session_id", "statement_id"});
+  CancelStatement m;
+  reader.read_integer("session_id", m.session_id);
+  reader.read_integer("statement_id", m.statement_id);
+  return reader.finish(m);
+}
+
+Result<Message> decode_complete(std::string_view type, const Body& body) {
+  BodyReader reader(type, body, {"session_id", "request_id", "kind", "code", "cursor"});
+  Complete m;
+  reader.read_integer("session_id", m.session_id);
+  reader.read_integer("request_id", m.request_id);
+  reader.read_string("kind", m.kind);
+  reader.read_string("code", m.code);
+  reader.read_integer("cursor", m.cursor);
+  return reader.finish(std::move(m));
+}
+
+Result<Message> decode_completion(std::string_view type, const Body& body) {
+  BodyReader reader(type, body, {"session_id", "request_id", "candidates"});
+  Completion m;
+  reader.read_integer("session_id", m.session_id);
+  reader.read_integer("request_id", m.request_id);
+  reader.read_string_array("candidates", m.candidates);
+  return reader.finish(std::move(m));
+}
+
 struct BodyDecoder {
   std::string_view type;
   Result<Message> (*decode)(std::string_view type, const Body& body);
@@ -532,6 +576,9 @@ constexpr std::array<BodyDecoder, std::variant_size_v<Message>> kBodyDecoders{{
     {"close_session", decode_close_session},
     {"shutdown", decode_shutdown},
     {"error", decode_error},
+    {"cancel_statement", decode_cancel_statement},
+    {"complete", decode_complete},
+    {"completion", decode_completion},
 }};
 
 Result<Message> decode_document(std::string_view frame) {
@@ -662,6 +709,25 @@ class BodyWriter {
   void operator()(const ErrorReply& m) {
     string("code", m.code);
     string("message", m.message);
+  }
+  void operator()(const CancelStatement& m) {
+    integer("session_id", m.session_id);
+    integer("statement_id", m.statement_id);
+  }
+  void operator()(const Complete& m) {
+    integer("session_id", m.session_id);
+    integer("request_id", m.request_id);
+    string("kind", m.kind);
+    string("code", m.code);
+    integer("cursor", m.cursor);
+  }
+  void operator()(const Completion& m) {
+    integer("session_id", m.session_id);
+    integer("request_id", m.request_id);
+    key("candidates");
+    writer_.StartArray();
+    for (const auto& candidate : m.candidates) write_string(writer_, candidate);
+    writer_.EndArray();
   }
 
  private:

@@ -35,6 +35,12 @@ constexpr std::string_view wire_name() {
     return "shutdown";
   } else if constexpr (std::is_same_v<T, ErrorReply>) {
     return "error";
+  } else if constexpr (std::is_same_v<T, CancelStatement>) {
+    return "cancel_statement";
+  } else if constexpr (std::is_same_v<T, Complete>) {
+    return "complete";
+  } else if constexpr (std::is_same_v<T, Completion>) {
+    return "completion";
   } else {
     static_assert(kAlwaysFalse<T>, "every Message alternative needs a wire name");
   }

@@ -357,6 +357,10 @@ std::vector<Message> sample_messages() {
       CloseSession{0},
       Shutdown{},
       ErrorReply{"not_authenticated", "send hello first"},
+      CancelStatement{4, 9},
+      Complete{0, 17, "pyspark", "spark.ran" + kTrickyText, 9},
+      Completion{0, 17, {"range", kTrickyText, ""}},
+      Completion{1, 18, {}},
   };
 }
 

@@ -112,9 +112,36 @@ struct ErrorReply {
   bool operator==(const ErrorReply&) const = default;
 };
 
+// "cancel_statement" (server to agent): cancel a queued or running statement. The agent answers
+// with the statement's final statement_update: cancelled, or available if it finished first.
+struct CancelStatement {
+  int64_t session_id = 0;
+  int64_t statement_id = 0;
+  bool operator==(const CancelStatement&) const = default;
+};
+
+// "complete" (server to agent): completion candidates for `code` at byte offset `cursor`, in the
+// interpreter of `kind`. Answered by a "completion" with the same request_id.
+struct Complete {
+  int64_t session_id = 0;
+  int64_t request_id = 0;
+  std::string kind;
+  std::string code;
+  int64_t cursor = 0;
+  bool operator==(const Complete&) const = default;
+};
+
+// "completion" (agent to server): the answer to a "complete".
+struct Completion {
+  int64_t session_id = 0;
+  int64_t request_id = 0;
+  std::vector<std::string> candidates;
+  bool operator==(const Completion&) const = default;
+};
+
 using Message = std::variant<Hello, Welcome, Reject, Heartbeat, DriverStatus, OpenSession,
                              SessionStatus, Execute, StatementUpdate, CloseSession, Shutdown,
-                             ErrorReply>;
+                             ErrorReply, CancelStatement, Complete, Completion>;
 
 // The wire "type" string of the message's alternative ("hello", "driver_state", "error", ...).
 // The returned view refers to static storage.

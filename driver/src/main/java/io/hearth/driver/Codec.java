@@ -97,6 +97,12 @@ public final class Codec {
       case "close_session" -> new Message.CloseSession(b.integer("session_id"));
       case "shutdown" -> new Message.Shutdown();
       case "error" -> new Message.Error(b.string("code"), b.string("message"));
+      case "cancel_statement" -> new Message.CancelStatement(b.integer("session_id"),
+          b.integer("statement_id"));
+      case "complete" -> new Message.Complete(b.integer("session_id"), b.integer("request_id"),
+          b.string("kind"), b.string("code"), b.integer("cursor"));
+      case "completion" -> new Message.Completion(b.integer("session_id"), b.integer("request_id"),
+          b.strings("candidates"));
       default -> throw new DecodeException("unknown message type '" + type + "'");
     };
     b.finish();
@@ -167,6 +173,21 @@ public final class Codec {
         }
       }
       return s;
+    }
+
+    List<String> strings(String key) throws DecodeException {
+      JsonNode n = node(key);
+      if (!n.isArray()) {
+        throw new DecodeException(where + ": '" + key + "' is not an array");
+      }
+      List<String> out = new ArrayList<>();
+      for (JsonNode item : n) {
+        if (!item.isTextual()) {
+          throw new DecodeException(where + ": '" + key + "' holds a non-string");
+        }
+        out.add(checkUnicode(key, item.textValue()));
+      }
+      return List.copyOf(out);
     }
 
     String oneOf(String key, Set<String> allowed) throws DecodeException {
@@ -277,6 +298,18 @@ public final class Codec {
     } else if (message instanceof Message.Error m) {
       type = "error";
       body.put("code", m.code()).put("message", m.message());
+    } else if (message instanceof Message.CancelStatement m) {
+      type = "cancel_statement";
+      body.put("session_id", m.sessionId()).put("statement_id", m.statementId());
+    } else if (message instanceof Message.Complete m) {
+      type = "complete";
+      body.put("session_id", m.sessionId()).put("request_id", m.requestId())
+          .put("kind", m.kind()).put("code", m.code()).put("cursor", m.cursor());
+    } else if (message instanceof Message.Completion m) {
+      type = "completion";
+      body.put("session_id", m.sessionId()).put("request_id", m.requestId());
+      ArrayNode candidates = body.putArray("candidates");
+      m.candidates().forEach(candidates::add);
     } else {
       throw new IllegalArgumentException("unknown message " + message);
     }

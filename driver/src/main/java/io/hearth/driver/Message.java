@@ -47,4 +47,14 @@ public sealed interface Message {
 
   /** code: not_authenticated, unknown_session or bad_request. */
   record Error(String code, String message) implements Message {}
+
+  /** Cancel a queued or running statement; answered by its final statement_update. */
+  record CancelStatement(long sessionId, long statementId) implements Message {}
+
+  /** Completion candidates for code at cursor in the interpreter of kind. */
+  record Complete(long sessionId, long requestId, String kind, String code, long cursor)
+      implements Message {}
+
+  /** The answer to a Complete with the same requestId. */
+  record Completion(long sessionId, long requestId, List<String> candidates) implements Message {}
 }
