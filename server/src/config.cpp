@@ -23,6 +23,9 @@ const std::vector<SettingSpec> kSettings = {
     {"driver-stop-timeout", "15s", "how long a driver may take to stop by itself before it is killed"},
     {"log-lines", "200", "driver output lines kept per session"},
     {"rest-threads", "8", "REST worker threads"},
+    {"csrf-protection", "false", "require an X-Requested-By header on every non-GET request (as Livy's livy.server.csrf-protection.enabled)"},
+    {"retained-statements", "100", "finished statements kept per session; older ones answer 404 like Livy's evicted statements"},
+    {"completion-timeout", "10s", "how long POST /sessions/{id}/completion waits for the driver"},
     {"config", "", "a config file of `key = value` lines with the keys above"},
 };
 
@@ -94,10 +97,12 @@ Result<ServerConfig> ServerConfig::parse(const std::vector<std::string>& args) {
     if (auto read = read_config_file(it->second, config.values_); !read) return read.error();
   }
   for (auto& [key, value] : flags) config.values_[key] = value;
-  for (std::string_view key : {"port", "driver-port", "log-lines", "rest-threads"}) {
+  if (auto v = config.get_bool("csrf-protection"); !v) return v.error();
+  for (std::string_view key : {"port", "driver-port", "log-lines", "rest-threads", "retained-statements"}) {
     if (auto v = config.get_int(key); !v) return v.error();
   }
-  for (std::string_view key : {"driver-idle-timeout", "heartbeat-interval", "driver-stop-timeout"}) {
+  for (std::string_view key : {"driver-idle-timeout", "heartbeat-interval", "driver-stop-timeout",
+                               "completion-timeout"}) {
     if (auto v = config.get_duration(key); !v) return v.error();
   }
   return config;
@@ -115,6 +120,13 @@ Result<int> ServerConfig::get_int(std::string_view key) const {
     return make_error("bad_config", std::string(key) + ": expected a non-negative integer, got '" + text + "'");
   }
   return value;
+}
+
+Result<bool> ServerConfig::get_bool(std::string_view key) const {
+  const std::string& text = get(key);
+  if (text == "true") return true;
+  if (text == "false") return false;
+  return make_error("bad_config", std::string(key) + ": expected true or false, got '" + text + "'");
 }
 
 Result<std::chrono::milliseconds> ServerConfig::get_duration(std::string_view key) const {

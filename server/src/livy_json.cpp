@@ -166,6 +166,18 @@ Result<session::SessionRequest> parse_create_session(std::string_view body) {
     }
     if (!r) return r.error();
   }
+  // Launch settings that belong to the server, not the session (Livy's spark-blacklist.conf).
+  static const std::set<std::string, std::less<>> kBlacklisted = {
+      "spark.master", "spark.submit.deployMode", "spark.yarn.jar", "spark.yarn.jars",
+      "spark.yarn.archive", "livy.rsc.server.idle-timeout"};
+  std::string blacklisted;
+  for (const auto& [key, value] : request.conf) {
+    if (kBlacklisted.count(key)) blacklisted += (blacklisted.empty() ? "" : ", ") + key;
+  }
+  if (!blacklisted.empty()) {
+    return bad_request("Rejected, Reason: Blacklisted configuration values in session config: " +
+                       blacklisted);
+  }
   if (request.name && !request.name->empty() &&
       request.name->find_first_not_of("0123456789") == std::string::npos) {
     return bad_request("Rejected, Reason: Invalid session name: " + *request.name);
@@ -326,6 +338,46 @@ std::string render_version(std::string_view version) {
   w.Key("branch"); w.String("<unknown>");
   w.Key("date"); w.String("<unknown>");
   w.Key("url"); w.String("<unknown>");
+  w.EndObject();
+  return b.GetString();
+}
+
+Result<CompletionRequest> parse_completion(std::string_view body) {
+  auto doc = parse_object(body);
+  if (!doc) return doc.error();
+  CompletionRequest request;
+  bool has_code = false, has_kind = false;
+  for (const auto& member : doc->GetObject()) {
+    std::string_view key(member.name.GetString(), member.name.GetStringLength());
+    const rapidjson::Value& v = member.value;
+    if (key == "code") {
+      if (!v.IsString()) return bad_request(type_error("code", "a string"));
+      request.code.assign(v.GetString(), v.GetStringLength());
+      has_code = true;
+    } else if (key == "kind") {
+      if (!v.IsString()) return bad_request(type_error("kind", "a string"));
+      auto kind = normalize_statement_kind(std::string_view(v.GetString(), v.GetStringLength()));
+      if (!kind) return bad_request("Invalid kind: " + std::string(v.GetString()));
+      request.kind = *kind;
+      has_kind = true;
+    } else if (key == "cursor") {
+      if (!v.IsInt64()) return bad_request(type_error("cursor", "an integer"));
+      request.cursor = v.GetInt64();
+    } else {
+      return bad_request("Unrecognized field \"" + std::string(key) + "\" in the completion request");
+    }
+  }
+  if (!has_code) return bad_request("field 'code' is required");
+  if (!has_kind) return bad_request("field 'kind' is required");
+  if (request.cursor < 0) request.cursor = static_cast<int64_t>(request.code.size());
+  return request;
+}
+
+std::string render_candidates(const std::vector<std::string>& candidates) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  w.Key("candidates"); write_list(w, candidates);
   w.EndObject();
   return b.GetString();
 }

@@ -23,6 +23,7 @@ Code status_for(const std::string& code) {
   if (code == "not_found" || code == "statement_not_found") return Code::Not_Found;
   if (code == "forbidden") return Code::Forbidden;
   if (code == "conflict") return Code::Conflict;
+  if (code == "not_implemented") return Code::Not_Implemented;
   if (code == "too_large") return Code::Request_Entity_Too_Large;
   if (code == "store_unavailable") return Code::Service_Unavailable;
   return Code::Internal_Server_Error;
@@ -52,15 +53,30 @@ Result<int64_t> parse_integer(std::string_view text, std::string_view what) {
   return value;
 }
 
-// `:id` is a number in this version; a name lookup comes with the Livy compatibility work.
-Result<int64_t> session_id_of(const Request& request) {
+// `:id` is a session id when it is all digits, else a session name (as in Livy).
+Result<int64_t> session_id_of(session::SessionManager& sessions, const Request& request) {
   auto text = request.param(":id").as<std::string>();
   int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < 0) {
-    return make_error("not_found", "Session '" + text + "' not found.");
+  if (ec == std::errc() && end == text.data() + text.size() && value >= 0) return value;
+  auto named = sessions.find_session_by_name(text);
+  if (!named) return named.error();
+  return named->id;
+}
+
+Result<int64_t> statement_id_of(const Request& request) {
+  auto text = request.param(":sid").as<std::string>();
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return make_error("statement_not_found", "Statement not found");
   }
   return value;
+}
+
+void not_implemented(const Request& request, ResponseWriter& response) {
+  send_error(response, make_error("not_implemented", request.resource() +
+                                                         " is not supported by this Hearth version yet"));
 }
 
 Result<int64_t> query_int(const Request& request, const std::string& name, int64_t fallback) {
@@ -93,10 +109,19 @@ struct RestServer::Impl {
     return lines;
   }
 
-  // Wraps a handler so that an escaped exception becomes a 500 instead of a dropped connection.
+  // Wraps a handler: the CSRF check (when enabled), and an escaped exception becomes a 500
+  // instead of a dropped connection.
   template <typename F>
   Route::Handler guard(F f) {
-    return [f = std::move(f)](const Request& request, ResponseWriter response) {
+    return [this, f = std::move(f)](const Request& request, ResponseWriter response) {
+      using Pistache::Http::Method;
+      const Method method = request.method();
+      if (options.csrf_protection && method != Method::Get && method != Method::Head &&
+          method != Method::Options && !request.headers().tryGetRaw("X-Requested-By")) {
+        send_json(response, Code::Bad_Request,
+                  render_message("Missing Required Header for CSRF protection."));
+        return Route::Result::Ok;
+      }
       try {
         f(request, response);
       } catch (const std::exception& e) {
@@ -143,7 +168,7 @@ struct RestServer::Impl {
     }));
 
     Get(router, "/sessions/:id", guard([this](const Request& request, ResponseWriter& response) {
-      auto id = session_id_of(request);
+      auto id = session_id_of(sessions, request);
       if (!id) return send_error(response, id.error());
       auto session = sessions.get_session(*id);
       if (!session) return send_error(response, session.error());
@@ -151,7 +176,7 @@ struct RestServer::Impl {
     }));
 
     Get(router, "/sessions/:id/state", guard([this](const Request& request, ResponseWriter& response) {
-      auto id = session_id_of(request);
+      auto id = session_id_of(sessions, request);
       if (!id) return send_error(response, id.error());
       auto session = sessions.get_session(*id);
       if (!session) return send_error(response, session.error());
@@ -159,7 +184,7 @@ struct RestServer::Impl {
     }));
 
     Get(router, "/sessions/:id/log", guard([this](const Request& request, ResponseWriter& response) {
-      auto id = session_id_of(request);
+      auto id = session_id_of(sessions, request);
       if (!id) return send_error(response, id.error());
       auto session = sessions.get_session(*id);
       if (!session) return send_error(response, session.error());
@@ -176,7 +201,7 @@ struct RestServer::Impl {
     }));
 
     Delete(router, "/sessions/:id", guard([this](const Request& request, ResponseWriter& response) {
-      auto id = session_id_of(request);
+      auto id = session_id_of(sessions, request);
       if (!id) return send_error(response, id.error());
       auto deleted = sessions.delete_session(*id);
       if (!deleted) return send_error(response, deleted.error());
@@ -184,18 +209,89 @@ struct RestServer::Impl {
     }));
 
     Get(router, "/sessions/:id/statements", guard([this](const Request& request, ResponseWriter& response) {
-      auto id = session_id_of(request);
+      auto id = session_id_of(sessions, request);
       if (!id) return send_error(response, id.error());
+      auto from = query_int(request, "from", 0);
+      if (!from) return send_error(response, from.error());
+      auto size = query_int(request, "size", -1);
+      if (!size) return send_error(response, size.error());
+      auto order = request.query().get("order").value_or("asc");
+      if (order != "asc" && order != "desc") {
+        return send_error(response, make_error("bad_request", "order must be asc or desc"));
+      }
       auto statements = sessions.list_statements(*id);
       if (!statements) return send_error(response, statements.error());
+      if (order == "desc") std::reverse(statements->begin(), statements->end());
+      auto total = static_cast<int64_t>(statements->size());
+      auto [begin, end] = page(total, *from, *size);
       std::vector<std::string> rendered;
-      for (const auto& s : *statements) rendered.push_back(render_statement(s));
-      send_json(response, Code::Ok,
-                render_statement_list(static_cast<int64_t>(rendered.size()), rendered));
+      for (int64_t i = begin; i < end; ++i) {
+        rendered.push_back(render_statement((*statements)[static_cast<std::size_t>(i)]));
+      }
+      send_json(response, Code::Ok, render_statement_list(total, rendered));
     }));
 
+    Post(router, "/sessions/:id/statements/:sid/cancel", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto sid = statement_id_of(request);
+      if (!sid) return send_error(response, sid.error());
+      auto cancelled = sessions.cancel_statement(*id, *sid);
+      if (!cancelled) return send_error(response, cancelled.error());
+      send_json(response, Code::Ok, render_message("canceled"));
+    }));
+
+    Post(router, "/sessions/:id/completion", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto parsed = parse_completion(request.body());
+      if (!parsed) return send_error(response, parsed.error());
+      auto candidates = sessions.complete(*id, parsed->kind, parsed->code, parsed->cursor);
+      if (!candidates) return send_error(response, candidates.error());
+      send_json(response, Code::Ok, render_candidates(*candidates));
+    }));
+
+    Post(router, "/sessions/:id/stop", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto stopped = sessions.stop_session(*id);
+      if (!stopped) return send_error(response, stopped.error());
+      response.send(Code::No_Content);
+    }));
+
+    // Livy's legacy interrupt stops the session.
+    Post(router, "/sessions/:id/interrupt", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto stopped = sessions.stop_session(*id);
+      if (!stopped) return send_error(response, stopped.error());
+      send_json(response, Code::Ok, render_message("interrupted"));
+    }));
+
+    Post(router, "/sessions/:id/connect", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto session = sessions.get_session(*id);
+      if (!session) return send_error(response, session.error());
+      send_json(response, Code::Ok, render_session(*session, log_tail(*id, 10)));
+    }));
+
+    // Livy endpoints Hearth does not serve yet answer a clear error rather than a bare 404.
+    for (const char* path : {"/sessions/:id/submit-job", "/sessions/:id/run-job",
+                             "/sessions/:id/jobs/:jobid/cancel", "/sessions/:id/upload-jar",
+                             "/sessions/:id/upload-pyfile", "/sessions/:id/upload-file",
+                             "/sessions/:id/add-jar", "/sessions/:id/add-pyfile",
+                             "/sessions/:id/add-file", "/batches"}) {
+      Post(router, path, guard(not_implemented));
+    }
+    for (const char* path : {"/sessions/:id/jobs/:jobid", "/batches", "/batches/:id",
+                             "/batches/:id/state", "/batches/:id/log"}) {
+      Get(router, path, guard(not_implemented));
+    }
+    Delete(router, "/batches/:id", guard(not_implemented));
+
     Post(router, "/sessions/:id/statements", guard([this](const Request& request, ResponseWriter& response) {
-      auto id = session_id_of(request);
+      auto id = session_id_of(sessions, request);
       if (!id) return send_error(response, id.error());
       auto session = sessions.get_session(*id);
       if (!session) return send_error(response, session.error());
@@ -218,15 +314,11 @@ struct RestServer::Impl {
     }));
 
     Get(router, "/sessions/:id/statements/:sid", guard([this](const Request& request, ResponseWriter& response) {
-      auto id = session_id_of(request);
+      auto id = session_id_of(sessions, request);
       if (!id) return send_error(response, id.error());
-      auto sid_text = request.param(":sid").as<std::string>();
-      int64_t sid = 0;
-      auto [end, ec] = std::from_chars(sid_text.data(), sid_text.data() + sid_text.size(), sid);
-      if (ec != std::errc() || end != sid_text.data() + sid_text.size()) {
-        return send_error(response, make_error("statement_not_found", "Statement not found"));
-      }
-      auto statement = sessions.get_statement(*id, sid);
+      auto sid = statement_id_of(request);
+      if (!sid) return send_error(response, sid.error());
+      auto statement = sessions.get_statement(*id, *sid);
       if (!statement) return send_error(response, statement.error());
       send_json(response, Code::Ok, render_statement(*statement));
     }));

@@ -119,6 +119,8 @@ int run(const ServerConfig& config) {
   settings.heartbeat = must(config.get_duration("heartbeat-interval"));
   settings.stop_grace = must(config.get_duration("driver-stop-timeout"));
   settings.max_log_lines = static_cast<std::size_t>(must(config.get_int("log-lines")));
+  settings.retained_statements = static_cast<std::size_t>(must(config.get_int("retained-statements")));
+  settings.completion_timeout = must(config.get_duration("completion-timeout"));
 
   session::SessionManager manager(store, settings);
   manager.start();
@@ -128,6 +130,7 @@ int run(const ServerConfig& config) {
   rest.port = static_cast<uint16_t>(must(config.get_int("port")));
   rest.threads = must(config.get_int("rest-threads"));
   rest.version = HEARTH_LIVY_API_VERSION "-hearth-" HEARTH_VERSION;
+  rest.csrf_protection = must(config.get_bool("csrf-protection"));
   RestServer server(manager, rest);
   if (auto started = server.start(); !started) throw std::runtime_error(started.error().message);
 

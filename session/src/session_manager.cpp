@@ -158,6 +158,16 @@ void SessionManager::stop() {
 
 Result<SessionRecord> SessionManager::create_session(SessionRequest request,
                                                      std::optional<std::string> owner) {
+  if (request.name) {
+    // Names are lookup keys (/sessions/<name>), so they must be unique, as in Livy.
+    if (auto existing = find_session_by_name(*request.name); existing) {
+      return make_error("bad_request", "Rejected, Reason: Duplicate session name: " +
+                                           *request.name + " for session " +
+                                           std::to_string(existing->id));
+    } else if (existing.error().code != "not_found") {
+      return existing.error();
+    }
+  }
   auto id = store_.next_session_id();
   if (!id) return id.error();
 
@@ -221,6 +231,15 @@ Result<SessionRecord> SessionManager::get_session(int64_t session_id) {
   return std::move(**record);
 }
 
+Result<SessionRecord> SessionManager::find_session_by_name(std::string_view name) {
+  auto sessions = store_.list_sessions();
+  if (!sessions) return sessions.error();
+  for (auto& session : *sessions) {
+    if (session.request.name && *session.request.name == name) return std::move(session);
+  }
+  return make_error("not_found", "Session '" + std::string(name) + "' not found.");
+}
+
 Result<std::vector<SessionRecord>> SessionManager::list_sessions() { return store_.list_sessions(); }
 
 std::vector<std::string> SessionManager::session_log(int64_t session_id) const {
@@ -231,35 +250,53 @@ std::vector<std::string> SessionManager::session_log(int64_t session_id) const {
 }
 
 Result<void> SessionManager::delete_session(int64_t session_id) {
-  std::unique_ptr<LiveSession> live;
+  return stop_driver(session_id, /*remove=*/true);
+}
+
+Result<void> SessionManager::stop_session(int64_t session_id) {
+  return stop_driver(session_id, /*remove=*/false);
+}
+
+Result<void> SessionManager::stop_driver(int64_t session_id, bool remove) {
+  std::shared_ptr<ChildProcess> process;
   {
     std::lock_guard lock(mutex_);
     auto record = store_.get_session(session_id);
     if (!record) return record.error();
     if (!record->has_value()) return not_found(session_id);
     if (auto it = live_.find(session_id); it != live_.end()) {
-      if (it->second->process && it->second->process->running()) {
+      process = it->second->process;
+      if (process && process->running()) {
         (void)set_state(session_id, SessionState::kShuttingDown);
         (void)channel_->send(it->second->driver_id, protocol::Shutdown{});
       }
     }
   }
   // Wait for the driver to stop by itself, without the lock (the exit callback needs it).
-  std::shared_ptr<ChildProcess> process;
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = live_.find(session_id); it != live_.end()) process = it->second->process;
-  }
+  // `process` is shared so that it outlives a concurrent DELETE that drops the session first.
   if (process) process->stop(settings_.stop_grace);
+
+  std::unique_ptr<LiveSession> live;
   std::string driver_id;
   {
     std::lock_guard lock(mutex_);
+    auto record = store_.get_session(session_id);
+    if (!record) return record.error();
+    if (!record->has_value()) return Ok{};  // a concurrent DELETE finished first
+    driver_id = (*record)->driver_id;
+    if (!remove) {
+      // The exit callback has marked it dead if it had a driver; a session without one (from an
+      // earlier server process, or whose launch failed) is marked here.
+      if (!is_finished((*record)->state) || (*record)->state == SessionState::kError) {
+        (*record)->state = SessionState::kDead;
+        if (auto put = store_.put_session(**record); !put) return put.error();
+      }
+      return Ok{};  // the live entry stays: its log remains readable
+    }
     if (auto it = live_.find(session_id); it != live_.end()) {
       live = std::move(it->second);
       live_.erase(it);
     }
-    auto record = store_.get_session(session_id);
-    if (record && record->has_value()) driver_id = (*record)->driver_id;
     if (auto removed = store_.delete_session(session_id); !removed) return removed.error();
   }
   if (!driver_id.empty()) (void)store_.delete_driver(driver_id);
@@ -298,7 +335,74 @@ Result<StatementRecord> SessionManager::submit_statement(int64_t session_id, std
       settle_idle_or_busy(live);
     }
   }
+  evict_old_statements(session_id);
   return statement;
+}
+
+Result<StatementRecord> SessionManager::cancel_statement(int64_t session_id, int64_t statement_id) {
+  std::lock_guard lock(mutex_);
+  auto session = store_.get_session(session_id);
+  if (!session) return session.error();
+  if (!session->has_value()) return not_found(session_id);
+  auto found = store_.get_statement(session_id, statement_id);
+  if (!found) return found.error();
+  if (!found->has_value()) return make_error("statement_not_found", "Statement not found");
+  StatementRecord& statement = **found;
+  if (is_terminal(statement.state) || statement.state == StatementState::kCancelling) {
+    return std::move(statement);
+  }
+  auto it = live_.find(session_id);
+  LiveSession* live = it == live_.end() ? nullptr : it->second.get();
+  if (statement.state == StatementState::kWaiting) {
+    statement.state = StatementState::kCancelled;
+    statement.progress = 1.0;
+    statement.completed_ms = now_ms();
+  } else {
+    statement.state = StatementState::kCancelling;
+  }
+  if (auto put = store_.put_statement(statement); !put) return put.error();
+  if (live) {
+    if (live->dispatched.count(statement_id)) {
+      (void)channel_->send(live->driver_id, protocol::CancelStatement{session_id, statement_id});
+    }
+    if (is_terminal(statement.state)) {
+      live->outstanding.erase(statement_id);
+      settle_idle_or_busy(*live);
+    }
+  }
+  return std::move(statement);
+}
+
+Result<std::vector<std::string>> SessionManager::complete(int64_t session_id, std::string kind,
+                                                          std::string code, int64_t cursor) {
+  std::unique_lock lock(mutex_);
+  auto session = store_.get_session(session_id);
+  if (!session) return session.error();
+  if (!session->has_value()) return not_found(session_id);
+  auto it = live_.find(session_id);
+  if (it == live_.end() || !it->second->opened) return std::vector<std::string>{};
+  const int64_t request_id = next_request_id_++;
+  protocol::Complete request{session_id, request_id, std::move(kind), std::move(code), cursor};
+  if (!channel_->send(it->second->driver_id, std::move(request))) return std::vector<std::string>{};
+  completions_[request_id] = std::nullopt;
+  completion_cv_.wait_for(lock, settings_.completion_timeout,
+                          [&] { return completions_[request_id].has_value(); });
+  auto answer = std::move(completions_[request_id]);
+  completions_.erase(request_id);
+  return answer.value_or(std::vector<std::string>{});
+}
+
+// Keeps the last `retained_statements` statements, as Livy's driver does; only finished ones
+// are dropped, so nothing waiting or running ever disappears.
+void SessionManager::evict_old_statements(int64_t session_id) {
+  auto statements = store_.list_statements(session_id);
+  if (!statements || statements->size() <= settings_.retained_statements) return;
+  std::size_t excess = statements->size() - settings_.retained_statements;
+  for (const auto& statement : *statements) {
+    if (excess == 0) break;
+    if (!is_terminal(statement.state)) continue;
+    if (store_.delete_statement(session_id, statement.id)) --excess;
+  }
 }
 
 Result<StatementRecord> SessionManager::get_statement(int64_t session_id, int64_t statement_id) {
@@ -426,6 +530,14 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
     StatementRecord& s = **statement;
     auto to = parse_statement_state(update->state);
     if (!to) return;
+    // A statement cancelled while waiting may still be reported by a driver that had taken it.
+    if (s.state == StatementState::kCancelled) return;
+    // Progress of a statement being cancelled: keep "cancelling", take the progress.
+    if (s.state == StatementState::kCancelling && *to == StatementState::kRunning) {
+      s.progress = update->progress;
+      (void)store_.put_statement(s);
+      return;
+    }
     if (auto allowed = check_transition(s.state, *to); !allowed) {
       std::cerr << "[hearth] session " << session_id << " statement " << s.id << ": "
                 << allowed.error().message << "\n";
@@ -443,6 +555,14 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
     if (is_terminal(s.state)) {
       live->outstanding.erase(s.id);
       settle_idle_or_busy(*live);
+    }
+    return;
+  }
+  if (auto* completion = std::get_if<protocol::Completion>(&message)) {
+    // Only a request still waiting takes an answer; a late one is dropped.
+    if (auto it = completions_.find(completion->request_id); it != completions_.end()) {
+      it->second = std::move(completion->candidates);
+      completion_cv_.notify_all();
     }
     return;
   }

@@ -139,6 +139,14 @@ Result<void> SessionStore::put_statement(const StatementRecord& record) {
   return kv_.zadd(statements_index_key(record.session_id), record.id, std::to_string(record.id));
 }
 
+Result<void> SessionStore::delete_statement(int64_t session_id, int64_t statement_id) {
+  // Index entry first: a failure part-way leaves an unlisted record, never a listed hole.
+  if (auto r = kv_.zrem(statements_index_key(session_id), std::to_string(statement_id)); !r) {
+    return r;
+  }
+  return kv_.del(statement_key(session_id, statement_id));
+}
+
 Result<std::optional<StatementRecord>> SessionStore::get_statement(int64_t session_id,
                                                                    int64_t statement_id) {
   const std::string key = statement_key(session_id, statement_id);

@@ -358,6 +358,22 @@ TYPED_TEST_P(SessionStoreScenarios, ListStatementsAscendingAndSkipsCorrupt) {
   EXPECT_EQ((*other)[0], waiting);
 }
 
+TYPED_TEST_P(SessionStoreScenarios, DeleteStatementRemovesOnlyThatStatement) {
+  auto& store = *this->store_;
+  for (int64_t i = 0; i < 3; ++i) ASSERT_TRUE(store.put_statement(full_statement(4, i)).ok());
+  ASSERT_TRUE(store.delete_statement(4, 1).ok());
+  auto gone = store.get_statement(4, 1);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
+  auto left = store.list_statements(4);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 2u);
+  EXPECT_EQ((*left)[0].id, 0);
+  EXPECT_EQ((*left)[1].id, 2);
+  EXPECT_EQ(*this->kv_->zcard(this->key("session:4:statements")), 2);
+  EXPECT_TRUE(store.delete_statement(4, 1).ok());  // again: not an error
+}
+
 TYPED_TEST_P(SessionStoreScenarios, DeleteSessionRemovesRecordIndexStatementsAndCounter) {
   auto& store = *this->store_;
   auto& kv = *this->kv_;
@@ -461,6 +477,7 @@ REGISTER_TYPED_TEST_SUITE_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncre
                             StatementIdsArePerSessionFromZero, StatementRoundTripsEveryField,
                             OutputIsEmbeddedJsonNotAString, InvalidOutputJsonIsRefused,
                             ListStatementsAscendingAndSkipsCorrupt,
+                            DeleteStatementRemovesOnlyThatStatement,
                             DeleteSessionRemovesRecordIndexStatementsAndCounter,
                             DriverPutGetDelete, PrefixesKeepStoresApart);
 

@@ -30,6 +30,7 @@ class ServerConfig {
 
   const std::string& get(std::string_view key) const;
   Result<int> get_int(std::string_view key) const;
+  Result<bool> get_bool(std::string_view key) const;
   Result<std::chrono::milliseconds> get_duration(std::string_view key) const;
   bool help() const { return help_; }
 

@@ -27,6 +27,14 @@ struct StatementRequest {
 };
 Result<StatementRequest> parse_create_statement(std::string_view body);
 
+struct CompletionRequest {
+  std::string code;
+  std::string kind;     // normalized; required, as in Livy
+  int64_t cursor = -1;  // absent: the end of code
+};
+Result<CompletionRequest> parse_completion(std::string_view body);
+std::string render_candidates(const std::vector<std::string>& candidates);
+
 std::string render_session(const session::SessionRecord& session,
                            const std::vector<std::string>& log_tail);
 std::string render_session_list(int64_t from, int64_t total,

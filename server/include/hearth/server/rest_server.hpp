@@ -15,6 +15,7 @@ struct RestOptions {
   int threads = 8;
   std::size_t max_request_bytes = 16u << 20;  // larger bodies are answered 413
   std::string version = "0.0.0";
+  bool csrf_protection = false;               // require X-Requested-By on non-GET requests
 };
 
 // The Livy-compatible REST API on Pistache. Handlers run on Pistache's worker threads and call

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -26,6 +27,8 @@ struct SessionManagerSettings {
   std::chrono::milliseconds heartbeat{2000};
   std::size_t max_log_lines = 200;
   std::chrono::milliseconds stop_grace{15000};     // how long a driver may take to stop by itself
+  std::size_t retained_statements = 100;          // finished statements kept per session
+  std::chrono::milliseconds completion_timeout{10000};
 };
 
 // Owns the life of sessions: launches one driver per session, talks to drivers over the driver
@@ -51,6 +54,8 @@ class SessionManager : private DriverChannel::Listener {
   // Stores the session (state "starting") and launches its driver; returns at once.
   Result<SessionRecord> create_session(SessionRequest request, std::optional<std::string> owner);
   Result<SessionRecord> get_session(int64_t session_id);
+  // The session with this name; "not_found" when there is none.
+  Result<SessionRecord> find_session_by_name(std::string_view name);
   Result<std::vector<SessionRecord>> list_sessions();
   // The driver's last output lines (empty once the session is deleted or for a session of an
   // earlier server process).
@@ -58,11 +63,23 @@ class SessionManager : private DriverChannel::Listener {
   // Stops the session's driver (blocks until it has exited, at most about stop_grace) and
   // removes the session and its statements.
   Result<void> delete_session(int64_t session_id);
+  // Stops the session's driver like delete_session but keeps the session (state dead) and its
+  // statements readable.
+  Result<void> stop_session(int64_t session_id);
 
   // Stores the statement (state "waiting") and hands it to the driver when the session is ready.
   // `kind` must already be resolved and valid.
   Result<StatementRecord> submit_statement(int64_t session_id, std::string code, std::string kind);
   Result<StatementRecord> get_statement(int64_t session_id, int64_t statement_id);
+  // Cancels a statement. Waiting: cancelled at once (the driver is told, in case it already took
+  // it). Running: "cancelling" until the driver answers cancelled (or available, if it finished
+  // first). A finished statement is left as it is. Returns the statement as it is now.
+  Result<StatementRecord> cancel_statement(int64_t session_id, int64_t statement_id);
+  // Completion candidates from the session's interpreter of `kind`. Blocks up to
+  // settings.completion_timeout for the driver's answer; empty when the session has no running
+  // driver or the driver does not answer in time.
+  Result<std::vector<std::string>> complete(int64_t session_id, std::string kind, std::string code,
+                                            int64_t cursor);
   Result<std::vector<StatementRecord>> list_statements(int64_t session_id);
 
  private:
@@ -88,6 +105,8 @@ class SessionManager : private DriverChannel::Listener {
   void dispatch_waiting(LiveSession& live);
   void settle_idle_or_busy(LiveSession& live);
   void fail_outstanding(LiveSession& live, const std::string& why);
+  void evict_old_statements(int64_t session_id);
+  Result<void> stop_driver(int64_t session_id, bool remove);
 
   SessionStore& store_;
   const SessionManagerSettings settings_;
@@ -99,6 +118,12 @@ class SessionManager : private DriverChannel::Listener {
   mutable std::mutex mutex_;
   std::map<int64_t, std::unique_ptr<LiveSession>> live_;
   bool stopped_ = false;
+
+  // Completion requests waiting for the driver's answer, by request id. Guarded by mutex_;
+  // completion_cv_ is notified when an answer arrives.
+  std::condition_variable completion_cv_;
+  int64_t next_request_id_ = 1;
+  std::map<int64_t, std::optional<std::vector<std::string>>> completions_;
 };
 
 }  // namespace hearth::session

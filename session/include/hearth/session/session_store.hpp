@@ -60,6 +60,8 @@ class SessionStore {
   Result<int64_t> next_statement_id(int64_t session_id);
   // Writes the record and its entry in the session's statement index.
   Result<void> put_statement(const StatementRecord& record);
+  // Removes one statement (its record and index entry); a missing one is not an error.
+  Result<void> delete_statement(int64_t session_id, int64_t statement_id);
   Result<std::optional<StatementRecord>> get_statement(int64_t session_id, int64_t statement_id);
   // Ascending id; corrupt records are logged to stderr and skipped.
   Result<std::vector<StatementRecord>> list_statements(int64_t session_id);
