@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "hearth/server/livy_json.hpp"
+#include "statement_waits.hpp"
 
 namespace hearth::server {
 namespace {
@@ -94,11 +95,24 @@ std::pair<int64_t, int64_t> page(int64_t total, int64_t from, int64_t size) {
 
 }  // namespace
 
+// The longest a long-poll (?wait=) parks a request.
+constexpr std::chrono::milliseconds kMaxStatementWait{60'000};
+constexpr std::size_t kMaxParkedRequests = 10'000;
+
 struct RestServer::Impl {
-  Impl(session::SessionManager& s, RestOptions o) : sessions(s), options(std::move(o)) {}
+  Impl(session::SessionManager& s, RestOptions o)
+      : sessions(s),
+        options(std::move(o)),
+        waits([&s](int64_t id, int64_t sid) { return s.get_statement(id, sid); },
+              [](ResponseWriter& response, const Result<session::StatementRecord>& statement) {
+                if (!statement) return send_error(response, statement.error());
+                send_json(response, Code::Ok, render_statement(*statement));
+              },
+              kMaxParkedRequests) {}
 
   session::SessionManager& sessions;
   RestOptions options;
+  StatementWaits waits;
   std::unique_ptr<Pistache::Http::Endpoint> endpoint;
   Pistache::Rest::Router router;
   bool running = false;
@@ -318,8 +332,17 @@ struct RestServer::Impl {
       if (!id) return send_error(response, id.error());
       auto sid = statement_id_of(request);
       if (!sid) return send_error(response, sid.error());
+      auto wait = query_int(request, "wait", 0);
+      if (!wait) return send_error(response, wait.error());
       auto statement = sessions.get_statement(*id, *sid);
       if (!statement) return send_error(response, statement.error());
+      if (*wait > 0 && !StatementWaits::done(*statement)) {
+        // Hearth's long-poll: answered when the statement leaves waiting/running.
+        auto deadline = std::chrono::steady_clock::now() +
+                        std::min(std::chrono::milliseconds(*wait), kMaxStatementWait);
+        waits.park(*id, *sid, deadline, std::move(response));
+        return;
+      }
       send_json(response, Code::Ok, render_statement(*statement));
     }));
 
@@ -331,7 +354,10 @@ struct RestServer::Impl {
 };
 
 RestServer::RestServer(session::SessionManager& sessions, RestOptions options)
-    : impl_(std::make_unique<Impl>(sessions, std::move(options))) {}
+    : impl_(std::make_unique<Impl>(sessions, std::move(options))) {
+  sessions.set_statement_observer(
+      [impl = impl_.get()](int64_t id, int64_t sid) { impl->waits.notify(id, sid); });
+}
 
 RestServer::~RestServer() { stop(); }
 
@@ -358,6 +384,8 @@ Result<void> RestServer::start() {
 uint16_t RestServer::port() const { return static_cast<uint16_t>(impl_->endpoint->getPort()); }
 
 void RestServer::stop() {
+  // Parked long-polls are answered while their connections can still be written.
+  impl_->waits.stop();
   if (!impl_->running) return;
   impl_->running = false;
   impl_->endpoint->shutdown();

@@ -123,7 +123,6 @@ int run(const ServerConfig& config) {
   settings.completion_timeout = must(config.get_duration("completion-timeout"));
 
   session::SessionManager manager(store, settings);
-  manager.start();
 
   RestOptions rest;
   rest.host = config.get("host");
@@ -132,6 +131,7 @@ int run(const ServerConfig& config) {
   rest.version = HEARTH_LIVY_API_VERSION "-hearth-" HEARTH_VERSION;
   rest.csrf_protection = must(config.get_bool("csrf-protection"));
   RestServer server(manager, rest);
+  manager.start();
   if (auto started = server.start(); !started) throw std::runtime_error(started.error().message);
 
   std::cout << "hearth-server listening on http://" << rest.host << ":" << server.port()

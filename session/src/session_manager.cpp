@@ -324,7 +324,7 @@ Result<StatementRecord> SessionManager::submit_statement(int64_t session_id, std
   statement.kind = std::move(kind);
   statement.code = std::move(code);
   statement.state = StatementState::kWaiting;
-  if (auto put = store_.put_statement(statement); !put) return put.error();
+  if (auto put = save_statement(statement); !put) return put.error();
 
   auto it = live_.find(session_id);
   if (it != live_.end()) {
@@ -360,7 +360,7 @@ Result<StatementRecord> SessionManager::cancel_statement(int64_t session_id, int
   } else {
     statement.state = StatementState::kCancelling;
   }
-  if (auto put = store_.put_statement(statement); !put) return put.error();
+  if (auto put = save_statement(statement); !put) return put.error();
   if (live) {
     if (live->dispatched.count(statement_id)) {
       (void)channel_->send(live->driver_id, protocol::CancelStatement{session_id, statement_id});
@@ -422,6 +422,12 @@ Result<std::vector<StatementRecord>> SessionManager::list_statements(int64_t ses
   return store_.list_statements(session_id);
 }
 
+Result<void> SessionManager::save_statement(const StatementRecord& statement) {
+  auto saved = store_.put_statement(statement);
+  if (saved && statement_observer_) statement_observer_(statement.session_id, statement.id);
+  return saved;
+}
+
 SessionManager::LiveSession* SessionManager::live_by_driver(const std::string& driver_id) {
   for (auto& [id, live] : live_) {
     if (live->driver_id == driver_id) return live.get();
@@ -480,7 +486,7 @@ void SessionManager::fail_outstanding(LiveSession& live, const std::string& why)
     s.output_json = error_output(statement_id, why);
     s.progress = 1.0;
     s.completed_ms = now_ms();
-    (void)store_.put_statement(s);
+    (void)save_statement(s);
   }
   live.outstanding.clear();
 }
@@ -535,7 +541,7 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
     // Progress of a statement being cancelled: keep "cancelling", take the progress.
     if (s.state == StatementState::kCancelling && *to == StatementState::kRunning) {
       s.progress = update->progress;
-      (void)store_.put_statement(s);
+      (void)save_statement(s);
       return;
     }
     if (auto allowed = check_transition(s.state, *to); !allowed) {
@@ -548,7 +554,7 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
     s.started_ms = update->started;
     s.completed_ms = update->completed;
     if (update->output_json) s.output_json = update->output_json;
-    if (auto put = store_.put_statement(s); !put) {
+    if (auto put = save_statement(s); !put) {
       std::cerr << "[hearth] cannot store statement update: " << put.error().message << "\n";
       return;
     }

@@ -5,10 +5,11 @@ Sessions here are created and then used while their drivers are still starting (
 wait), or stopped; nothing depends on Spark finishing a statement.
 """
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from hearth_harness import HearthServer
+from hearth_harness import HearthServer, wait_until
 
 SLOW_START_CONF = {"spark.ui.enabled": "false"}
 
@@ -142,3 +143,21 @@ def test_only_the_last_retained_finished_statements_are_kept(redis_server):
         assert server.delete(f"/sessions/{sid}").status_code == 200
     finally:
         assert server.stop() == 0, server.output()
+
+
+def test_long_poll_returns_when_the_statement_leaves_waiting(hearth, session):
+    sid = session["id"]
+    hearth.post(f"/sessions/{sid}/statements", json={"code": "1"})
+    # The driver is still starting: a short wait ends at its deadline with the statement waiting.
+    short = hearth.get(f"/sessions/{sid}/statements/0", params={"wait": 200})
+    assert short.status_code == 200 and short.json()["state"] == "waiting"
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Parked until the statement changes (the server caps waits at 60 s).
+        parked = pool.submit(hearth.get, f"/sessions/{sid}/statements/0", params={"wait": 600000})
+        wait_until(lambda: hearth.post(f"/sessions/{sid}/statements/0/cancel", json={}).status_code == 200,
+                   10, "the cancel")
+        answer = parked.result(timeout=30)
+    assert answer.status_code == 200 and answer.json()["state"] == "cancelled"
+    bad = hearth.get(f"/sessions/{sid}/statements/0", params={"wait": "soon"})
+    assert bad.status_code == 400

@@ -23,6 +23,8 @@ struct RestOptions {
 // (rest_server.cpp, `status_for`).
 class RestServer {
  public:
+  // Registers itself as the manager's statement observer (for long-polls), so it must be built
+  // before sessions.start() and stopped before sessions.stop().
   RestServer(session::SessionManager& sessions, RestOptions options);
   ~RestServer();  // stops
   RestServer(const RestServer&) = delete;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,11 @@ class SessionManager : private DriverChannel::Listener {
  public:
   SessionManager(SessionStore& store, SessionManagerSettings settings);
   ~SessionManager() override;  // calls stop()
+
+  // Called after every change of a stored statement, possibly with the manager's lock held: it
+  // must not block and must not call back into the manager. Set before start().
+  using StatementObserver = std::function<void(int64_t session_id, int64_t statement_id)>;
+  void set_statement_observer(StatementObserver observer) { statement_observer_ = std::move(observer); }
 
   // Marks sessions left active by an earlier server process as dead (their drivers are not
   // ours), then starts the driver channel. Throws std::runtime_error when the channel cannot bind.
@@ -106,11 +112,13 @@ class SessionManager : private DriverChannel::Listener {
   void settle_idle_or_busy(LiveSession& live);
   void fail_outstanding(LiveSession& live, const std::string& why);
   void evict_old_statements(int64_t session_id);
+  Result<void> save_statement(const StatementRecord& statement);
   Result<void> stop_driver(int64_t session_id, bool remove);
 
   SessionStore& store_;
   const SessionManagerSettings settings_;
   std::unique_ptr<DriverChannel> channel_;
+  StatementObserver statement_observer_;
 
   // Guards live_ and every read-modify-write of session and statement records, so updates
   // from REST threads, the channel thread and process supervisors apply one at a time.
