@@ -1,5 +1,7 @@
 #include "hearth/server/config.hpp"
 
+#include "hearth/session/duration.hpp"
+
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -26,6 +28,10 @@ const std::vector<SettingSpec> kSettings = {
     {"csrf-protection", "false", "require an X-Requested-By header on every non-GET request (as Livy's livy.server.csrf-protection.enabled)"},
     {"retained-statements", "100", "finished statements kept per session; older ones answer 404 like Livy's evicted statements"},
     {"completion-timeout", "10s", "how long POST /sessions/{id}/completion waits for the driver"},
+    {"session-timeout", "1h", "a session idle this long is deleted (a request's idleTimeout overrides; 0 = never)"},
+    {"session-state-retain", "600s", "a finished session (dead, error, killed) is deleted this long after it finished"},
+    {"max-starting-sessions", "100", "sessions starting at once; more are refused (Livy's livy.server.session.max-creation)"},
+    {"gc-interval", "10s", "how often the lifecycle rules (timeouts, ttl, retention) are checked"},
     {"config", "", "a config file of `key = value` lines with the keys above"},
 };
 
@@ -98,12 +104,19 @@ Result<ServerConfig> ServerConfig::parse(const std::vector<std::string>& args) {
   }
   for (auto& [key, value] : flags) config.values_[key] = value;
   if (auto v = config.get_bool("csrf-protection"); !v) return v.error();
-  for (std::string_view key : {"port", "driver-port", "log-lines", "rest-threads", "retained-statements"}) {
+  for (std::string_view key : {"port", "driver-port", "log-lines", "rest-threads", "retained-statements",
+                               "max-starting-sessions"}) {
     if (auto v = config.get_int(key); !v) return v.error();
   }
   for (std::string_view key : {"driver-idle-timeout", "heartbeat-interval", "driver-stop-timeout",
-                               "completion-timeout"}) {
+                               "completion-timeout", "session-timeout", "session-state-retain",
+                               "gc-interval"}) {
     if (auto v = config.get_duration(key); !v) return v.error();
+  }
+  for (std::string_view key : {"gc-interval", "heartbeat-interval"}) {
+    if (config.get_duration(key)->count() == 0) {
+      return make_error("bad_config", std::string(key) + " must be more than 0");
+    }
   }
   return config;
 }
@@ -130,26 +143,9 @@ Result<bool> ServerConfig::get_bool(std::string_view key) const {
 }
 
 Result<std::chrono::milliseconds> ServerConfig::get_duration(std::string_view key) const {
-  auto d = parse_duration(get(key));
+  auto d = session::parse_duration(get(key));
   if (!d) return make_error("bad_config", std::string(key) + ": " + d.error().message);
   return d;
-}
-
-Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  int64_t number = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-  if (ec != std::errc() || end == text.data() || number < 0) {
-    return make_error("bad_config", "expected a duration like 90s, 10m or 500ms, got '" + std::string(text) + "'");
-  }
-  std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-  int64_t factor = 0;
-  if (unit.empty() || unit == "ms") factor = 1;
-  else if (unit == "s") factor = 1000;
-  else if (unit == "m" || unit == "min") factor = 60'000;
-  else if (unit == "h") factor = 3'600'000;
-  else if (unit == "d") factor = 86'400'000;
-  else return make_error("bad_config", "unknown duration unit '" + std::string(unit) + "' in '" + std::string(text) + "'");
-  return std::chrono::milliseconds(number * factor);
 }
 
 std::string help_text() {

@@ -1,5 +1,7 @@
 #include "hearth/server/livy_json.hpp"
 
+#include "hearth/session/duration.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
@@ -177,6 +179,12 @@ Result<session::SessionRequest> parse_create_session(std::string_view body) {
   if (!blacklisted.empty()) {
     return bad_request("Rejected, Reason: Blacklisted configuration values in session config: " +
                        blacklisted);
+  }
+  for (const auto* duration : {&request.ttl, &request.idle_timeout}) {
+    if (*duration && !session::parse_duration(**duration)) {
+      return bad_request("Rejected, Reason: invalid duration '" + **duration +
+                         "' (use e.g. 500ms, 90s, 10m, 1h)");
+    }
   }
   if (request.name && !request.name->empty() &&
       request.name->find_first_not_of("0123456789") == std::string::npos) {

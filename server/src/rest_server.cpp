@@ -59,10 +59,14 @@ Result<int64_t> session_id_of(session::SessionManager& sessions, const Request& 
   auto text = request.param(":id").as<std::string>();
   int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec == std::errc() && end == text.data() + text.size() && value >= 0) return value;
-  auto named = sessions.find_session_by_name(text);
-  if (!named) return named.error();
-  return named->id;
+  if (ec != std::errc() || end != text.data() + text.size() || value < 0) {
+    auto named = sessions.find_session_by_name(text);
+    if (!named) return named.error();
+    value = named->id;
+  }
+  // Every request about a session counts for its heartbeat timeout.
+  sessions.touch(value, session::SessionManager::Touch::kRequest);
+  return value;
 }
 
 Result<int64_t> statement_id_of(const Request& request) {
@@ -285,6 +289,7 @@ struct RestServer::Impl {
     Post(router, "/sessions/:id/connect", guard([this](const Request& request, ResponseWriter& response) {
       auto id = session_id_of(sessions, request);
       if (!id) return send_error(response, id.error());
+      sessions.touch(*id, session::SessionManager::Touch::kActivity);
       auto session = sessions.get_session(*id);
       if (!session) return send_error(response, session.error());
       send_json(response, Code::Ok, render_session(*session, log_tail(*id, 10)));

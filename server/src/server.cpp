@@ -121,6 +121,10 @@ int run(const ServerConfig& config) {
   settings.max_log_lines = static_cast<std::size_t>(must(config.get_int("log-lines")));
   settings.retained_statements = static_cast<std::size_t>(must(config.get_int("retained-statements")));
   settings.completion_timeout = must(config.get_duration("completion-timeout"));
+  settings.session_timeout = must(config.get_duration("session-timeout"));
+  settings.state_retain = must(config.get_duration("session-state-retain"));
+  settings.gc_interval = must(config.get_duration("gc-interval"));
+  settings.max_starting = static_cast<std::size_t>(must(config.get_int("max-starting-sessions")));
 
   session::SessionManager manager(store, settings);
 

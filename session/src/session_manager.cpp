@@ -1,5 +1,7 @@
 #include "hearth/session/session_manager.hpp"
 
+#include "hearth/session/duration.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -120,6 +122,7 @@ void SessionManager::start() {
       },
       static_cast<DriverChannel::Listener&>(*this));
   if (auto started = channel_->start(); !started) throw std::runtime_error(started.error().message);
+  gc_thread_ = std::thread([this] { collect_garbage_loop(); });
 }
 
 std::string SessionManager::driver_endpoint() const { return channel_->endpoint(); }
@@ -130,6 +133,11 @@ void SessionManager::stop() {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
     stopped_ = true;
+  }
+  gc_cv_.notify_all();
+  if (gc_thread_.joinable()) gc_thread_.join();
+  {
+    std::lock_guard lock(mutex_);
     for (auto& [id, live] : live_) {
       if (live->process && live->process->running()) {
         (void)set_state(id, SessionState::kShuttingDown);
@@ -189,6 +197,14 @@ Result<SessionRecord> SessionManager::create_session(SessionRequest request,
 
   std::lock_guard lock(mutex_);
   if (stopped_) return make_error("session_not_active", "the server is shutting down");
+  std::size_t starting = 0;
+  for (const auto& [other_id, other] : live_) {
+    if (!other->opened && other->process && other->process->running()) ++starting;
+  }
+  if (starting >= settings_.max_starting) {
+    return make_error("bad_request", "Rejected, too many sessions are being created!");
+  }
+  live->last_activity_ms = live->last_request_ms = record.created_ms;
   if (auto put = store_.put_driver(driver); !put) return put.error();
   if (auto put = store_.put_session(record); !put) return put.error();
 
@@ -229,6 +245,85 @@ Result<SessionRecord> SessionManager::get_session(int64_t session_id) {
   if (!record) return record.error();
   if (!record->has_value()) return not_found(session_id);
   return std::move(**record);
+}
+
+void SessionManager::touch(int64_t session_id, Touch what) {
+  std::lock_guard lock(mutex_);
+  auto it = live_.find(session_id);
+  if (it == live_.end()) return;
+  const int64_t now = now_ms();
+  it->second->last_request_ms = now;
+  if (what == Touch::kActivity) it->second->last_activity_ms = now;
+}
+
+std::vector<std::pair<int64_t, std::string>> SessionManager::expired_sessions() {
+  std::vector<std::pair<int64_t, std::string>> expired;
+  auto sessions = store_.list_sessions();
+  if (!sessions) {
+    std::cerr << "[hearth] lifecycle check skipped: " << sessions.error().message << "\n";
+    return expired;
+  }
+  std::lock_guard lock(mutex_);
+  const int64_t now = now_ms();
+  std::set<int64_t> listed;
+  for (const auto& session : *sessions) {
+    listed.insert(session.id);
+    if (is_finished(session.state)) {
+      auto [since, inserted] = finished_since_ms_.try_emplace(session.id, now);
+      if (now - since->second >= settings_.state_retain.count()) {
+        expired.emplace_back(session.id, "finished " + std::to_string(settings_.state_retain.count() / 1000) +
+                                             " s ago");
+      }
+      continue;
+    }
+    const auto& request = session.request;
+    if (request.ttl) {
+      auto ttl = parse_duration(*request.ttl);
+      if (ttl && now - session.created_ms > ttl->count()) {
+        expired.emplace_back(session.id, "its ttl of " + *request.ttl + " passed");
+        continue;
+      }
+    }
+    auto it = live_.find(session.id);
+    if (it == live_.end()) continue;
+    const LiveSession& live = *it->second;
+    if (request.heartbeat_timeout_s > 0 &&
+        now - live.last_request_ms > request.heartbeat_timeout_s * 1000) {
+      expired.emplace_back(session.id, "no request for " + std::to_string(request.heartbeat_timeout_s) +
+                                           " s (heartbeatTimeoutInSecond)");
+      continue;
+    }
+    int64_t idle_limit = settings_.session_timeout.count();
+    if (request.idle_timeout) {
+      if (auto t = parse_duration(*request.idle_timeout)) idle_limit = t->count();
+    }
+    if (idle_limit > 0 && session.state != SessionState::kBusy && live.outstanding.empty() &&
+        now - live.last_activity_ms > idle_limit) {
+      expired.emplace_back(session.id, "idle for longer than " + std::to_string(idle_limit / 1000) + " s");
+    }
+  }
+  // Forget finished-times of sessions that are gone.
+  for (auto it = finished_since_ms_.begin(); it != finished_since_ms_.end();) {
+    it = listed.count(it->first) ? std::next(it) : finished_since_ms_.erase(it);
+  }
+  return expired;
+}
+
+void SessionManager::collect_garbage_loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      gc_cv_.wait_for(lock, settings_.gc_interval, [this] { return stopped_; });
+      if (stopped_) return;
+    }
+    // Deleting blocks until the driver has stopped; done here, never under the lock.
+    for (const auto& [session_id, reason] : expired_sessions()) {
+      std::cerr << "[hearth] session " << session_id << " deleted: " << reason << "\n";
+      if (auto deleted = delete_session(session_id); !deleted) {
+        std::cerr << "[hearth] cannot delete session " << session_id << ": " << deleted.error().message << "\n";
+      }
+    }
+  }
 }
 
 Result<SessionRecord> SessionManager::find_session_by_name(std::string_view name) {
@@ -329,6 +424,7 @@ Result<StatementRecord> SessionManager::submit_statement(int64_t session_id, std
   auto it = live_.find(session_id);
   if (it != live_.end()) {
     LiveSession& live = *it->second;
+    live.last_activity_ms = live.last_request_ms = now_ms();
     live.outstanding.insert(statement.id);
     if (live.opened) {
       dispatch_waiting(live);
@@ -353,6 +449,7 @@ Result<StatementRecord> SessionManager::cancel_statement(int64_t session_id, int
   }
   auto it = live_.find(session_id);
   LiveSession* live = it == live_.end() ? nullptr : it->second.get();
+  if (live) live->last_activity_ms = live->last_request_ms = now_ms();
   if (statement.state == StatementState::kWaiting) {
     statement.state = StatementState::kCancelled;
     statement.progress = 1.0;
@@ -380,6 +477,7 @@ Result<std::vector<std::string>> SessionManager::complete(int64_t session_id, st
   if (!session) return session.error();
   if (!session->has_value()) return not_found(session_id);
   auto it = live_.find(session_id);
+  if (it != live_.end()) it->second->last_activity_ms = it->second->last_request_ms = now_ms();
   if (it == live_.end() || !it->second->opened) return std::vector<std::string>{};
   const int64_t request_id = next_request_id_++;
   protocol::Complete request{session_id, request_id, std::move(kind), std::move(code), cursor};
@@ -473,6 +571,7 @@ void SessionManager::settle_idle_or_busy(LiveSession& live) {
     return;
   }
   SessionState want = live.outstanding.empty() ? SessionState::kIdle : SessionState::kBusy;
+  if (current == SessionState::kBusy && want == SessionState::kIdle) live.last_activity_ms = now_ms();
   (void)set_state(live.session_id, want);
 }
 

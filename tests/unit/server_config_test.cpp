@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
 
 #include "hearth/server/config.hpp"
+#include "hearth/session/duration.hpp"
 #include "hearth/session/spark_submit.hpp"
 
 namespace hearth::server {
 namespace {
+
+using session::parse_duration;
 
 TEST(ParseDuration, UnitsAndBareMilliseconds) {
   EXPECT_EQ(parse_duration("90s")->count(), 90'000);

@@ -39,10 +39,6 @@ class ServerConfig {
   bool help_ = false;
 };
 
-// "90s", "10m", "1h", "500ms", "2d"; a bare number is milliseconds (as Livy's ttl). Error code
-// "bad_config".
-Result<std::chrono::milliseconds> parse_duration(std::string_view text);
-
 // The --help text: usage and the settings table.
 std::string help_text();
 

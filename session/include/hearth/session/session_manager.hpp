@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "hearth/protocol/result.hpp"
@@ -30,6 +31,14 @@ struct SessionManagerSettings {
   std::chrono::milliseconds stop_grace{15000};     // how long a driver may take to stop by itself
   std::size_t retained_statements = 100;          // finished statements kept per session
   std::chrono::milliseconds completion_timeout{10000};
+  // Lifecycle (Livy's livy.server.session.*): a session is deleted when it has been idle longer
+  // than its idleTimeout or session_timeout (0 = never), when it is older than its ttl, when no
+  // request about it came within its heartbeatTimeoutInSecond; a finished session is deleted
+  // state_retain after it finished. Checked every gc_interval.
+  std::chrono::milliseconds session_timeout{3'600'000};
+  std::chrono::milliseconds state_retain{600'000};
+  std::chrono::milliseconds gc_interval{10'000};
+  std::size_t max_starting = 100;                 // sessions starting at once
 };
 
 // Owns the life of sessions: launches one driver per session, talks to drivers over the driver
@@ -60,6 +69,12 @@ class SessionManager : private DriverChannel::Listener {
   // Stores the session (state "starting") and launches its driver; returns at once.
   Result<SessionRecord> create_session(SessionRequest request, std::optional<std::string> owner);
   Result<SessionRecord> get_session(int64_t session_id);
+  // Records use of a session: kActivity (statements, cancel, completion, connect) keeps it from
+  // the idle timeout and the heartbeat timeout; kRequest (any other request about it) only
+  // from the heartbeat timeout. GET polling is a kRequest, so it does not keep a session alive.
+  enum class Touch { kActivity, kRequest };
+  void touch(int64_t session_id, Touch what);
+
   // The session with this name; "not_found" when there is none.
   Result<SessionRecord> find_session_by_name(std::string_view name);
   Result<std::vector<SessionRecord>> list_sessions();
@@ -100,6 +115,8 @@ class SessionManager : private DriverChannel::Listener {
     bool opened = false;                // the driver answered open_session
     std::set<int64_t> dispatched;       // statement ids sent to the driver
     std::set<int64_t> outstanding;      // statement ids not yet available/cancelled
+    int64_t last_activity_ms = 0;       // see touch()
+    int64_t last_request_ms = 0;
   };
 
   void on_driver_message(const std::string& driver_id, protocol::Message message) override;
@@ -114,6 +131,9 @@ class SessionManager : private DriverChannel::Listener {
   void evict_old_statements(int64_t session_id);
   Result<void> save_statement(const StatementRecord& statement);
   Result<void> stop_driver(int64_t session_id, bool remove);
+  void collect_garbage_loop();
+  // The sessions the lifecycle rules say must go now, with the reason. Takes the lock.
+  std::vector<std::pair<int64_t, std::string>> expired_sessions();
 
   SessionStore& store_;
   const SessionManagerSettings settings_;
@@ -132,6 +152,12 @@ class SessionManager : private DriverChannel::Listener {
   std::condition_variable completion_cv_;
   int64_t next_request_id_ = 1;
   std::map<int64_t, std::optional<std::vector<std::string>>> completions_;
+
+  // Since when each finished session has been seen finished (for state_retain). Guarded by mutex_.
+  std::map<int64_t, int64_t> finished_since_ms_;
+  // The lifecycle thread; gc_cv_ (with mutex_) wakes it early to stop.
+  std::condition_variable gc_cv_;
+  std::thread gc_thread_;
 };
 
 }  // namespace hearth::session
