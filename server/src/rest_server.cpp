@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "hearth/server/livy_json.hpp"
+#include "openapi_json.hpp"
 #include "statement_waits.hpp"
 
 namespace hearth::server {
@@ -157,6 +158,10 @@ struct RestServer::Impl {
 
     Get(router, "/version", guard([this](const Request&, ResponseWriter& response) {
       send_json(response, Code::Ok, render_version(options.version));
+    }));
+
+    Get(router, "/openapi.json", guard([](const Request&, ResponseWriter& response) {
+      send_json(response, Code::Ok, kOpenApiJson);
     }));
 
     Get(router, "/sessions", guard([this](const Request& request, ResponseWriter& response) {
