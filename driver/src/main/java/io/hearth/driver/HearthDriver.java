@@ -7,10 +7,15 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkContext;
@@ -78,6 +83,9 @@ public final class HearthDriver implements Channel.Listener {
   }
 
   private static final Set<String> kSessionKinds = Set.of("pyspark", "spark", "sql", "sparkr", "shared");
+  private static final long kProgressIntervalMs = 250;
+  private static final int kCompletionThreads = 4;
+  private static final int kMaxQueuedCompletions = 256;
 
   private final Options options;
   private final String secret;
@@ -90,6 +98,22 @@ public final class HearthDriver implements Channel.Listener {
     t.setDaemon(true);
     return t;
   });
+  // Progress reports (every 250 ms) and the 100 ms cancel repeats of all sessions; its tasks
+  // only read Spark's status tracker, post cancels and queue messages, so one thread suffices.
+  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+    Thread t = new Thread(r, "hearth-timer");
+    t.setDaemon(true);
+    return t;
+  });
+  // complete requests: off the channel thread and beside the session queues. A completion may
+  // wait seconds (a Python worker or a Scala compiler starting), so a few threads and a bounded
+  // queue; an overflow is answered with no candidates.
+  private final ThreadPoolExecutor completer = new ThreadPoolExecutor(kCompletionThreads,
+      kCompletionThreads, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(kMaxQueuedCompletions), r -> {
+        Thread t = new Thread(r, "hearth-complete");
+        t.setDaemon(true);
+        return t;
+      });
   private final AtomicBoolean shuttingDown = new AtomicBoolean();
   private final PythonGateway gateway;
 
@@ -133,9 +157,15 @@ public final class HearthDriver implements Channel.Listener {
     SparkSession session;
     try {
       SparkSession.Builder builder = SparkSession.builder();
-      if (!new SparkConf().contains("spark.scheduler.mode")) {
+      SparkConf userConf = new SparkConf();
+      if (!userConf.contains("spark.scheduler.mode")) {
         // FAIR lets each session's pool share the cluster; users may still choose otherwise.
         builder.config("spark.scheduler.mode", "FAIR");
+      }
+      if (!userConf.contains(ScalaInterpreter.kOutputDirKey)) {
+        // The Scala REPLs write their classes here. It must be set before the SparkContext
+        // exists: the context then serves the directory to executors (spark.repl.class.uri).
+        builder.config(ScalaInterpreter.kOutputDirKey, ScalaInterpreter.createOutputDir().toString());
       }
       session = builder.getOrCreate();
     } catch (Throwable t) {
@@ -152,6 +182,8 @@ public final class HearthDriver implements Channel.Listener {
     String ui = sc.uiWebUrl().isDefined() ? sc.uiWebUrl().get() : null;
     System.err.println("hearth: Spark " + sc.version() + " up, application " + sc.applicationId());
     channel.send(new Message.DriverState("ready", sc.applicationId(), ui, null));
+    timer.scheduleWithFixedDelay(this::reportProgress, kProgressIntervalMs, kProgressIntervalMs,
+        TimeUnit.MILLISECONDS);
     // The main thread has nothing left to do; the channel, session and control threads work on.
     synchronized (this) {
       while (true) {
@@ -178,7 +210,7 @@ public final class HearthDriver implements Channel.Listener {
       // Created on the channel thread so that an execute right behind it finds the session.
       // A second open_session for the same id (a re-send) gets the session's current state.
       Session s = sessions.computeIfAbsent(m.sessionId(),
-          id -> new Session(id, m.kind(), spark, channel, gateway));
+          id -> new Session(id, m.kind(), spark, channel, gateway, timer));
       channel.send(new Message.SessionState(m.sessionId(), s.busy() ? "busy" : "idle", null));
     } else if (message instanceof Message.Execute m) {
       Session s = sessions.get(m.sessionId());
@@ -197,11 +229,51 @@ public final class HearthDriver implements Channel.Listener {
           channel.send(new Message.SessionState(m.sessionId(), "dead", null));
         });
       }
+    } else if (message instanceof Message.CancelStatement m) {
+      Session s = sessions.get(m.sessionId());
+      if (s != null) { // a cancel for an unknown session, like one for an unknown statement, is ignored
+        s.cancel(m.statementId());
+      }
+    } else if (message instanceof Message.Complete m) {
+      complete(m);
     } else if (message instanceof Message.Shutdown) {
       shuttingDown.set(true);
       control.execute(this::shutdown);
     } else {
       System.err.println("hearth: ignored unexpected " + message);
+    }
+  }
+
+  private void reportProgress() {
+    for (Session s : sessions.values()) {
+      try {
+        s.reportProgress();
+      } catch (Throwable t) { // an exception would end the timer's schedule
+        System.err.println("hearth: session " + s.id() + ": progress failed: " + t);
+      }
+    }
+  }
+
+  /** Answers a complete on a completion thread; every complete gets one completion. */
+  private void complete(Message.Complete m) {
+    Session s = sessions.get(m.sessionId());
+    if (s == null) {
+      channel.send(new Message.Completion(m.sessionId(), m.requestId(), List.of()));
+      return;
+    }
+    try {
+      completer.execute(() -> {
+        List<String> candidates;
+        try {
+          candidates = s.complete(m.kind(), m.code(), m.cursor());
+        } catch (Throwable t) {
+          System.err.println("hearth: session " + m.sessionId() + ": completion failed: " + t);
+          candidates = List.of();
+        }
+        channel.send(new Message.Completion(m.sessionId(), m.requestId(), candidates));
+      });
+    } catch (RejectedExecutionException e) {
+      channel.send(new Message.Completion(m.sessionId(), m.requestId(), List.of()));
     }
   }
 
@@ -219,6 +291,8 @@ public final class HearthDriver implements Channel.Listener {
       }
     }
     channel.send(new Message.DriverState("stopping", null, null, null));
+    timer.shutdownNow();
+    completer.shutdownNow();
     gateway.stop();
     try {
       spark.join().stop();

@@ -16,29 +16,66 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
 /**
  * The pyspark kind: one Python process (hearth_worker.py) per session, attached to the driver
  * JVM through {@link PythonGateway}. Requests and replies are one JSON object per line on the
- * worker's stdin and stdout; its stderr goes to the driver log. A worker that dies fails its
- * statement and is replaced on the next one.
+ * worker's stdin and stdout (the ops are described in hearth_worker.py); its stderr goes to the
+ * driver log. A worker that dies fails its statement and is replaced on the next one.
+ *
+ * <p>Threads: execute runs on the session thread; interrupt on whichever thread cancels;
+ * complete on a completion thread. Writes to the worker's stdin are serialised by the worker's
+ * lock; one reader thread per process reads stdout and routes each reply to the statement or the
+ * completion waiting for it, so a completion is answered while a statement runs.
  */
 final class PythonWorker implements Interpreter {
   private static final int kTailLines = 40;
   // Every live worker of the JVM, so that a shutdown hook leaves no orphan Python behind.
   private static final Set<Process> kLive = ConcurrentHashMap.newKeySet();
+  // Stands for the end of the worker's stdout in a Running's replies.
+  private static final JsonNode kEndOfStream = Codec.mapper().createObjectNode();
 
   private final Session session;
   private final PythonGateway gateway;
   private final ArrayDeque<String> stderrTail = new ArrayDeque<>(); // guarded by itself
-  private volatile Process process;
+  private final AtomicLong nextCompletionId = new AtomicLong();
+  // Held while a process starts (the session or a completion thread may start it) so that
+  // only one starts; never held while waiting for a statement.
+  private final Object startLock = new Object();
+  private volatile Running running;
   private volatile boolean closed;
-  private BufferedWriter toWorker;
-  private BufferedReader fromWorker;
-  private Thread stderrPump;
+
+  /** One started process and what belongs to it. */
+  private static final class Running {
+    final Process process;
+    final BufferedWriter toWorker; // guarded by itself
+    final BufferedReader fromWorker;
+    final Thread stderrPump;
+    final LinkedBlockingQueue<JsonNode> executeReplies = new LinkedBlockingQueue<>();
+    final Map<Long, CompletableFuture<List<String>>> completions = new ConcurrentHashMap<>();
+
+    Running(Process process, Thread stderrPump) {
+      this.process = process;
+      this.stderrPump = stderrPump;
+      this.toWorker = new BufferedWriter(new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8));
+      this.fromWorker = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+    }
+
+    void write(ObjectNode request) throws IOException {
+      String line = Codec.mapper().writeValueAsString(request);
+      synchronized (toWorker) {
+        toWorker.write(line);
+        toWorker.write('\n');
+        toWorker.flush();
+      }
+    }
+  }
 
   PythonWorker(Session session, PythonGateway gateway) {
     this.session = session;
@@ -57,30 +94,79 @@ final class PythonWorker implements Interpreter {
 
   @Override
   public ObjectNode execute(long statementId, String jobGroup, String code) {
-    Process current = process;
-    if (current == null || !current.isAlive()) {
-      try {
-        start();
-      } catch (IOException e) {
-        stopProcess();
-        return Outputs.error(statementId, "InterpreterError",
-            "Fail to start interpreter:\n" + e.getMessage(), List.of());
-      }
+    Running r;
+    try {
+      r = ensureStarted();
+    } catch (IOException e) {
+      stopProcess();
+      return Outputs.error(statementId, "InterpreterError",
+          "Fail to start interpreter:\n" + e.getMessage(), List.of());
     }
     try {
       ObjectNode request = Codec.mapper().createObjectNode();
-      request.put("statement_id", statementId).put("code", code).put("job_group", jobGroup)
-          .put("pool", session.pool());
-      toWorker.write(Codec.mapper().writeValueAsString(request));
-      toWorker.write('\n');
-      toWorker.flush();
-      JsonNode reply = readReply();
-      if (reply == null) {
-        return Outputs.error(statementId, "Error", "Interpreter died:\n" + died(), List.of());
+      request.put("op", "execute").put("statement_id", statementId).put("code", code)
+          .put("job_group", jobGroup).put("pool", session.pool());
+      r.write(request);
+      JsonNode reply = r.executeReplies.take();
+      if (reply == kEndOfStream || !reply.path("output").isObject()) {
+        return Outputs.error(statementId, "Error", "Interpreter died:\n" + died(r), List.of());
       }
-      return (ObjectNode) reply;
+      return (ObjectNode) reply.get("output");
     } catch (IOException e) {
-      return Outputs.error(statementId, "Error", "Interpreter died:\n" + died(), List.of());
+      return Outputs.error(statementId, "Error", "Interpreter died:\n" + died(r), List.of());
+    } catch (InterruptedException e) {
+      // Only close() interrupts a Python statement this way; the worker is being killed.
+      Thread.currentThread().interrupt();
+      return Outputs.error(statementId, "Error", "Interpreter interrupted", List.of());
+    }
+  }
+
+  /**
+   * Asks the worker to interrupt statementId (KeyboardInterrupt inside the user code); the
+   * worker ignores it if that statement is no longer running. Never blocks for long.
+   */
+  @Override
+  public void interrupt(long statementId, Thread sessionThread) {
+    Running r = running;
+    if (r == null || !r.process.isAlive()) {
+      return;
+    }
+    ObjectNode request = Codec.mapper().createObjectNode();
+    request.put("op", "cancel").put("statement_id", statementId);
+    try {
+      r.write(request);
+    } catch (IOException e) {
+      // the worker died; its statement fails by itself
+    }
+  }
+
+  /**
+   * rlcompleter candidates from the worker, answered by the worker's completion thread even while
+   * a statement runs. Starts the worker if there is none. Empty on any failure or timeout.
+   */
+  @Override
+  public List<String> complete(String code, int cursor, long timeoutMs) {
+    try {
+      Running r = ensureStarted();
+      long id = nextCompletionId.incrementAndGet();
+      CompletableFuture<List<String>> answer = new CompletableFuture<>();
+      r.completions.put(id, answer);
+      try {
+        ObjectNode request = Codec.mapper().createObjectNode();
+        // The worker counts the cursor in code points, as the protocol does.
+        int points = code.codePointCount(0, Math.max(0, Math.min(cursor, code.length())));
+        request.put("op", "complete").put("id", id).put("code", code).put("cursor", points);
+        r.write(request);
+        return answer.get(timeoutMs, TimeUnit.MILLISECONDS);
+      } finally {
+        r.completions.remove(id);
+      }
+    } catch (Exception e) {
+      System.err.println("hearth: session " + session.id() + ": completion failed: " + e);
+      if (e instanceof InterruptedException) {
+        Thread.currentThread().interrupt();
+      }
+      return List.of();
     }
   }
 
@@ -90,7 +176,23 @@ final class PythonWorker implements Interpreter {
     stopProcess();
   }
 
-  private void start() throws IOException {
+  private Running ensureStarted() throws IOException {
+    synchronized (startLock) {
+      Running r = running;
+      if (r != null && r.process.isAlive()) {
+        return r;
+      }
+      if (r != null) {
+        stopProcess();
+      }
+      if (closed) {
+        throw new IOException("session closed");
+      }
+      return start();
+    }
+  }
+
+  private Running start() throws IOException {
     PythonGateway.Endpoint endpoint = gateway.endpoint();
     String python = pythonExecutable();
     ProcessBuilder pb = new ProcessBuilder(python, endpoint.script().toString());
@@ -121,20 +223,50 @@ final class PythonWorker implements Interpreter {
       throw new IOException("cannot run '" + python + "': " + e.getMessage(), e);
     }
     kLive.add(p);
-    process = p;
+    BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8));
+    Thread pump = new Thread(() -> pumpStderr(err), "hearth-python-stderr-" + session.id());
+    pump.setDaemon(true);
+    pump.start();
+    Running r = new Running(p, pump);
+    running = r;
     if (closed) { // close() ran while we were starting
       stopProcess();
       throw new IOException("session closed");
     }
-    toWorker = new BufferedWriter(new OutputStreamWriter(p.getOutputStream(), StandardCharsets.UTF_8));
-    fromWorker = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-    BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8));
-    stderrPump = new Thread(() -> pumpStderr(err), "hearth-python-stderr-" + session.id());
-    stderrPump.setDaemon(true);
-    stderrPump.start();
-    JsonNode ready = readReply();
-    if (ready == null || !ready.path("ready").asBoolean(false)) {
-      throw new IOException("the Python worker did not start:\n" + died());
+    JsonNode ready = readReply(r);
+    if (ready == null || !"ready".equals(ready.path("op").asText())) {
+      throw new IOException("the Python worker did not start:\n" + died(r));
+    }
+    Thread reader = new Thread(() -> routeReplies(r), "hearth-python-out-" + session.id());
+    reader.setDaemon(true);
+    reader.start();
+    return r;
+  }
+
+  /** The reader thread of one process: routes replies until the worker's stdout ends. */
+  private void routeReplies(Running r) {
+    try {
+      JsonNode reply;
+      while ((reply = readReply(r)) != null) {
+        String op = reply.path("op").asText();
+        if (op.equals("execute")) {
+          r.executeReplies.add(reply);
+        } else if (op.equals("complete")) {
+          CompletableFuture<List<String>> answer = r.completions.get(reply.path("id").asLong());
+          if (answer != null) {
+            List<String> candidates = new ArrayList<>();
+            reply.path("candidates").forEach(c -> candidates.add(c.asText()));
+            answer.complete(candidates);
+          }
+        } else {
+          System.err.println("hearth: session " + session.id() + ": unexpected worker reply: " + reply);
+        }
+      }
+    } catch (IOException e) {
+      // the worker is gone
+    } finally {
+      r.executeReplies.add(kEndOfStream);
+      r.completions.values().forEach(c -> c.complete(List.of()));
     }
   }
 
@@ -170,9 +302,9 @@ final class PythonWorker implements Interpreter {
   }
 
   /** The next JSON object the worker writes, or null at end of stream. */
-  private JsonNode readReply() throws IOException {
+  private JsonNode readReply(Running r) throws IOException {
     String line;
-    while ((line = fromWorker.readLine()) != null) {
+    while ((line = r.fromWorker.readLine()) != null) {
       try {
         JsonNode node = Codec.mapper().readTree(line);
         if (node != null && node.isObject()) {
@@ -204,31 +336,29 @@ final class PythonWorker implements Interpreter {
   }
 
   /** Reaps the dead worker and returns the last lines it wrote to stderr. */
-  private String died() {
-    Process p = process;
-    Thread pump = stderrPump;
+  private String died(Running r) {
     try {
-      if (p != null) {
-        p.waitFor(2, TimeUnit.SECONDS);
-      }
-      if (pump != null) {
-        pump.join(2000); // the pump ends at the end of stderr; wait for the last lines
-      }
+      r.process.waitFor(2, TimeUnit.SECONDS);
+      r.stderrPump.join(2000); // the pump ends at the end of stderr; wait for the last lines
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    stopProcess();
+    synchronized (startLock) {
+      if (running == r) {
+        stopProcess();
+      }
+    }
     synchronized (stderrTail) {
       return String.join("\n", stderrTail);
     }
   }
 
   private void stopProcess() {
-    Process p = process;
-    if (p != null) {
-      kill(p);
-      kLive.remove(p);
-      process = null;
+    Running r = running;
+    if (r != null) {
+      kill(r.process);
+      kLive.remove(r.process);
+      running = null;
     }
   }
 }

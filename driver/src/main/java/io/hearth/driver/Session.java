@@ -2,47 +2,86 @@ package io.hearth.driver;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.spark.JobExecutionStatus;
+import org.apache.spark.SparkContext;
+import org.apache.spark.SparkJobInfo;
+import org.apache.spark.SparkStageInfo;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.api.java.JavaSparkStatusTracker;
 import org.apache.spark.sql.SparkSession;
 
 /**
  * One interactive session: its own SparkSession (spark.newSession()), its interpreters (created
  * on first use) and one thread that runs its statements in order, one at a time.
  *
- * <p>{@link #submit} is called by the channel thread; {@link #close} by the control thread;
- * everything else runs on the session's thread.
+ * <p>Threads: {@link #submit} and {@link #cancel} are called by the channel thread,
+ * {@link #reportProgress} and the cancel repeats by the driver's timer thread, {@link #complete}
+ * by a completion thread, {@link #close} by the control thread; statements run on the session's
+ * thread. The queue and the running statement are guarded by {@code lock}; every
+ * statement_update is sent while holding it, so the channel receives a statement's updates in
+ * order and never a progress update after its final one.
  */
 final class Session {
   private static final int kMaxQueued = 10_000;
   private static final long kCloseWaitMs = 30_000;
+  // Livy's livy.rsc.job-cancel.trigger-interval and livy.rsc.job-cancel.timeout.
+  private static final long kCancelRepeatMs = 100;
+  private static final long kCancelGiveUpMs = 30_000;
+  private static final long kCompleteTimeoutMs = 10_000;
   // Leaves room for the statement_update envelope around the output.
   private static final int kMaxOutputBytes = Codec.kMaxFrameBytes - 64 * 1024;
-  private static final Message.Execute kStop = new Message.Execute(-1, -1, "", "");
+
+  /** The statement on the session thread, from its "running" to its final update. */
+  private static final class Running {
+    final Message.Execute execute;
+    final String jobGroup;
+    final long started;
+    // All guarded by the session's lock.
+    Interpreter interpreter; // null until the statement's interpreter exists
+    boolean cancelRequested;
+    long cancelRequestedAt;
+    ScheduledFuture<?> cancelRepeat;
+    double progressSent;
+
+    Running(Message.Execute execute, String jobGroup, long started) {
+      this.execute = execute;
+      this.jobGroup = jobGroup;
+      this.started = started;
+    }
+  }
 
   private final long id;
   private final CompletableFuture<SparkSession> rootSpark;
   private final Channel channel;
   private final PythonGateway gateway;
-  private final LinkedBlockingQueue<Message.Execute> queue = new LinkedBlockingQueue<>(kMaxQueued + 1);
+  private final ScheduledExecutorService timer;
   private final Set<Long> statementIds = ConcurrentHashMap.newKeySet();
   private final Map<String, Interpreter> interpreters = new ConcurrentHashMap<>();
   private final Thread thread;
+  private final Object lock = new Object();
+  private final ArrayDeque<Message.Execute> queue = new ArrayDeque<>(); // guarded by lock
+  private Running running; // guarded by lock
   private volatile boolean closed;
-  private volatile String runningJobGroup;
   private volatile boolean busy;
   private SparkSession spark; // guarded by this
 
   Session(long id, String kind, CompletableFuture<SparkSession> rootSpark, Channel channel,
-      PythonGateway gateway) {
+      PythonGateway gateway, ScheduledExecutorService timer) {
     this.id = id;
     this.rootSpark = rootSpark;
     this.channel = channel;
     this.gateway = gateway;
+    this.timer = timer;
     this.thread = new Thread(this::run, "hearth-session-" + id);
     thread.setDaemon(true);
     thread.start();
@@ -78,24 +117,193 @@ final class Session {
           + " already known, ignored");
       return;
     }
-    if (queue.size() >= kMaxQueued || !queue.offer(execute)) {
-      statementIds.remove(execute.statementId());
-      channel.send(new Message.Error("bad_request", "session " + id + " has " + kMaxQueued
-          + " statements queued; statement " + execute.statementId() + " refused"));
+    synchronized (lock) {
+      if (queue.size() < kMaxQueued) {
+        queue.addLast(execute);
+        lock.notifyAll();
+        return;
+      }
+    }
+    statementIds.remove(execute.statementId());
+    channel.send(new Message.Error("bad_request", "session " + id + " has " + kMaxQueued
+        + " statements queued; statement " + execute.statementId() + " refused"));
+  }
+
+  /**
+   * cancel_statement: a queued statement is dropped and answered "cancelled" at once; the
+   * running one has its code interrupted and its job group cancelled now and every 100 ms
+   * (a job started after the first cancel is caught too) until it ends or 30 s passed; it is
+   * answered by the session thread when it ends. Anything else is ignored. Never blocks.
+   */
+  void cancel(long statementId) {
+    Running r;
+    synchronized (lock) {
+      if (queue.removeIf(e -> e.statementId() == statementId)) {
+        System.err.println("hearth: session " + id + ": statement " + statementId + " cancelled while queued");
+        channel.send(new Message.StatementUpdate(id, statementId, "cancelled", 1.0, 0,
+            System.currentTimeMillis(), null));
+        return;
+      }
+      r = running;
+      if (r == null || r.execute.statementId() != statementId || r.cancelRequested) {
+        return;
+      }
+      System.err.println("hearth: session " + id + ": cancelling running statement " + statementId);
+      r.cancelRequested = true;
+      r.cancelRequestedAt = System.currentTimeMillis();
+      // Under the lock: the session thread clears a late thread interrupt right after it takes
+      // the statement off `running`, so an interrupt cannot leak into the next statement.
+      if (r.interpreter != null) {
+        r.interpreter.interrupt(statementId, thread);
+      }
+      // Before the first repeat can run, so that the repeat always finds its future.
+      try {
+        r.cancelRepeat = timer.scheduleWithFixedDelay(() -> repeatCancel(r), kCancelRepeatMs,
+            kCancelRepeatMs, TimeUnit.MILLISECONDS);
+      } catch (RejectedExecutionException e) {
+        // the driver is shutting down; close() cancels the job group
+      }
+    }
+    // Jobs of the group submitted later fail at once too (the group is this statement's alone).
+    try {
+      if (rootSpark.isDone() && !rootSpark.isCompletedExceptionally()) {
+        rootSpark.join().sparkContext().cancelJobGroupAndFutureJobs(r.jobGroup, "statement cancelled");
+      }
+    } catch (Throwable t) {
+      System.err.println("hearth: session " + id + ": cancelling job group " + r.jobGroup + " failed: " + t);
+    }
+  }
+
+  private void repeatCancel(Running r) {
+    synchronized (lock) {
+      if (running != r) {
+        r.cancelRepeat.cancel(false);
+        return;
+      }
+      if (System.currentTimeMillis() - r.cancelRequestedAt > kCancelGiveUpMs) {
+        System.err.println("hearth: session " + id + ": statement " + r.execute.statementId()
+            + " still running 30 s after its cancel; no longer cancelling its jobs");
+        r.cancelRepeat.cancel(false);
+        return;
+      }
+    }
+    // Livy repeats the cancel every 100 ms; only while the group has a running job, so that the
+    // driver log is not flooded with "cannot find active jobs" warnings.
+    if (hasRunningJob(r.jobGroup)) {
+      cancelJobGroup(r.jobGroup);
+    }
+  }
+
+  private boolean hasRunningJob(String group) {
+    if (!rootSpark.isDone() || rootSpark.isCompletedExceptionally()) {
+      return false;
+    }
+    JavaSparkStatusTracker tracker = JavaSparkContext.fromSparkContext(rootSpark.join().sparkContext()).statusTracker();
+    for (int jobId : tracker.getJobIdsForGroup(group)) {
+      SparkJobInfo job = tracker.getJobInfo(jobId);
+      if (job != null && job.status() == JobExecutionStatus.RUNNING) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private void cancelJobGroup(String group) {
+    try {
+      if (rootSpark.isDone() && !rootSpark.isCompletedExceptionally()) {
+        rootSpark.join().sparkContext().cancelJobGroup(group); // asynchronous: posts an event
+      }
+    } catch (Throwable t) {
+      System.err.println("hearth: session " + id + ": cancelling job group " + group + " failed: " + t);
     }
   }
 
   /**
-   * Drops queued statements, cancels the running one's Spark jobs, ends the interpreters and
-   * waits (bounded) for the session thread. Blocks; not called on the channel thread.
+   * Called by the driver's timer every 250 ms: sends a "running" update when the running
+   * statement's progress changed. Progress as Livy: completed tasks / tasks over all stages of
+   * all jobs of the statement's job group, 0 while there are none.
+   */
+  void reportProgress() {
+    Running r;
+    synchronized (lock) {
+      r = running;
+    }
+    if (r == null || !rootSpark.isDone() || rootSpark.isCompletedExceptionally()) {
+      return;
+    }
+    double progress = progressOf(rootSpark.join().sparkContext(), r.jobGroup);
+    synchronized (lock) {
+      // A cancelling statement gets no more "running" updates (the server shows "cancelling").
+      if (running == r && !r.cancelRequested && progress != r.progressSent) {
+        r.progressSent = progress;
+        channel.send(new Message.StatementUpdate(id, r.execute.statementId(), "running", progress,
+            r.started, 0, null));
+      }
+    }
+  }
+
+  static double progressOf(SparkContext sc, String jobGroup) {
+    JavaSparkStatusTracker tracker = JavaSparkContext.fromSparkContext(sc).statusTracker();
+    long tasks = 0;
+    long completed = 0;
+    for (int jobId : tracker.getJobIdsForGroup(jobGroup)) {
+      SparkJobInfo job = tracker.getJobInfo(jobId);
+      if (job == null) {
+        continue;
+      }
+      for (int stageId : job.stageIds()) {
+        SparkStageInfo stage = tracker.getStageInfo(stageId);
+        if (stage != null) {
+          tasks += stage.numTasks();
+          completed += stage.numCompletedTasks();
+        }
+      }
+    }
+    return tasks == 0 ? 0.0 : Math.min(1.0, Math.max(0.0, (double) completed / tasks));
+  }
+
+  /**
+   * Completion candidates of kind's interpreter (pyspark and spark; others have none), for a
+   * cursor in code points. Blocks a completion thread (not the session's) up to about 10 s, or
+   * longer while the interpreter is first created.
+   */
+  List<String> complete(String kind, String code, long cursor) {
+    if (closed) {
+      return List.of();
+    }
+    Interpreter interpreter = switch (kind) {
+      case "pyspark", "spark" -> interpreter(kind);
+      default -> null;
+    };
+    if (interpreter == null || closed) {
+      return List.of();
+    }
+    int points = code.codePointCount(0, code.length());
+    int offset = code.offsetByCodePoints(0, (int) Math.max(0, Math.min(cursor, points)));
+    return interpreter.complete(code, offset, kCompleteTimeoutMs);
+  }
+
+  /**
+   * Drops queued statements, cancels the running one's Spark jobs and interrupts it, ends the
+   * interpreters and waits (bounded) for the session thread. Blocks; not called on the channel
+   * thread.
    */
   void close() {
-    closed = true;
-    queue.clear();
-    queue.offer(kStop);
-    String group = runningJobGroup;
-    if (group != null && rootSpark.isDone()) {
-      rootSpark.join().sparkContext().cancelJobGroup(group);
+    String group = null;
+    synchronized (lock) {
+      closed = true;
+      queue.clear();
+      lock.notifyAll();
+      Running r = running;
+      if (r != null) {
+        group = r.jobGroup;
+        if (r.interpreter != null) {
+          r.interpreter.interrupt(r.execute.statementId(), thread);
+        }
+      }
+    }
+    if (group != null) {
+      cancelJobGroup(group);
     }
     interpreters.values().forEach(Interpreter::close);
     try {
@@ -110,60 +318,86 @@ final class Session {
   }
 
   private void run() {
-    while (!closed) {
-      Message.Execute execute;
-      try {
-        execute = queue.take();
-      } catch (InterruptedException e) {
+    while (true) {
+      Running r;
+      synchronized (lock) {
+        while (queue.isEmpty() && !closed) {
+          try {
+            lock.wait();
+          } catch (InterruptedException e) {
+            // Only cancel and close interrupt this thread, and only while a statement runs; a
+            // stray interrupt here is dropped.
+          }
+        }
+        if (closed) {
+          return;
+        }
+        Message.Execute execute = queue.pollFirst();
+        if (!busy) {
+          busy = true;
+          channel.send(new Message.SessionState(id, "busy", null));
+        }
+        r = new Running(execute, "hearth-" + id + "-" + execute.statementId(), System.currentTimeMillis());
+        running = r;
+        channel.send(new Message.StatementUpdate(id, execute.statementId(), "running", 0.0,
+            r.started, 0, null));
+      }
+      runStatement(r);
+    }
+  }
+
+  private void runStatement(Running r) {
+    long statementId = r.execute.statementId();
+    ObjectNode output;
+    try {
+      output = execute(r);
+    } catch (Throwable t) {
+      System.err.println("hearth: session " + id + ": statement " + statementId + " failed inside the agent");
+      t.printStackTrace();
+      output = Outputs.error(statementId, "Internal Error: " + t.getClass().getName(),
+          String.valueOf(t.getMessage()), List.of());
+    }
+    long completed = System.currentTimeMillis();
+    // Encoded outside the lock: the output may be large.
+    ObjectNode bounded = output == null ? null : boundedOutput(statementId, output);
+    synchronized (lock) {
+      running = null;
+      // A cancel's interrupt that arrived after the code ended must not hit the next statement;
+      // cancel interrupts only under this lock while `running` is set, so none can come later.
+      Thread.interrupted();
+      if (r.cancelRepeat != null) {
+        r.cancelRepeat.cancel(false);
+      }
+      if (closed) {
+        channel.send(new Message.StatementUpdate(id, statementId, "cancelled", 1.0, r.started, completed, null));
         return;
       }
-      if (execute == kStop || closed) {
-        return;
-      }
-      if (!busy) {
-        busy = true;
-        channel.send(new Message.SessionState(id, "busy", null));
-      }
-      runStatement(execute);
-      if (!closed && queue.isEmpty()) {
+      // Once a cancel was asked for, the statement ends "cancelled", with its (late) output if it
+      // produced one, as Livy does; "available" only when it finished before the cancel arrived.
+      String state = r.cancelRequested ? "cancelled" : "available";
+      channel.send(new Message.StatementUpdate(id, statementId, state, 1.0, r.started, completed,
+          bounded));
+      if (queue.isEmpty()) {
         busy = false;
         channel.send(new Message.SessionState(id, "idle", null));
       }
     }
   }
 
-  private void runStatement(Message.Execute execute) {
-    long statementId = execute.statementId();
-    long started = System.currentTimeMillis();
-    String jobGroup = "hearth-" + id + "-" + statementId;
-    channel.send(new Message.StatementUpdate(id, statementId, "running", 0.0, started, 0, null));
-    runningJobGroup = jobGroup;
-    ObjectNode output;
-    try {
-      output = execute(execute.kind(), statementId, jobGroup, execute.code());
-    } catch (Throwable t) {
-      System.err.println("hearth: session " + id + ": statement " + statementId + " failed inside the agent");
-      t.printStackTrace();
-      output = Outputs.error(statementId, "Internal Error: " + t.getClass().getName(),
-          String.valueOf(t.getMessage()), List.of());
-    } finally {
-      runningJobGroup = null;
-    }
-    long completed = System.currentTimeMillis();
-    if (closed) {
-      channel.send(new Message.StatementUpdate(id, statementId, "cancelled", 1.0, started, completed, null));
-      return;
-    }
-    channel.send(new Message.StatementUpdate(id, statementId, "available", 1.0, started, completed,
-        boundedOutput(statementId, output)));
-  }
-
-  private ObjectNode execute(String kind, long statementId, String jobGroup, String code) {
-    Interpreter interpreter = switch (kind) {
+  private Interpreter interpreter(String kind) {
+    return switch (kind) {
       case "pyspark" -> interpreters.computeIfAbsent(kind, k -> new PythonWorker(this, gateway));
       case "sql" -> interpreters.computeIfAbsent(kind, k -> new SqlInterpreter(sparkSession(), pool()));
+      case "spark" -> interpreters.computeIfAbsent(kind, k -> new ScalaInterpreter(this));
       default -> null;
     };
+  }
+
+  /** Runs the statement; null when it was cancelled before its code started. */
+  private ObjectNode execute(Running r) {
+    long statementId = r.execute.statementId();
+    String kind = r.execute.kind();
+    Interpreter interpreter = interpreter(kind);
     if (closed) {
       // close() may have run before computeIfAbsent published a new interpreter.
       if (interpreter != null) {
@@ -175,7 +409,13 @@ final class Session {
       return Outputs.error(statementId, "Error", "statement kind '" + kind + "' is not supported yet",
           List.of());
     }
-    return interpreter.execute(statementId, jobGroup, code);
+    synchronized (lock) {
+      if (r.cancelRequested) {
+        return null; // cancelled while its interpreter was being created
+      }
+      r.interpreter = interpreter;
+    }
+    return interpreter.execute(statementId, r.jobGroup, r.execute.code());
   }
 
   private ObjectNode boundedOutput(long statementId, ObjectNode output) {

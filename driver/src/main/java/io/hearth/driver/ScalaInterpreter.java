@@ -1,0 +1,410 @@
+package io.hearth.driver;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.TextNode;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+import org.apache.spark.SparkContext;
+import org.apache.spark.sql.SparkSession;
+import scala.tools.nsc.Settings;
+import scala.tools.nsc.interpreter.CompletionCandidate;
+import scala.tools.nsc.interpreter.IMain;
+import scala.tools.nsc.interpreter.Results;
+import scala.tools.nsc.interpreter.shell.Accumulator;
+import scala.tools.nsc.interpreter.shell.CompletionResult;
+import scala.tools.nsc.interpreter.shell.ReplCompletion;
+import scala.tools.nsc.interpreter.shell.ReplReporterImpl;
+
+/**
+ * The spark (Scala) kind: a Scala 2.13 REPL (scala.tools.nsc.interpreter.IMain, as Spark's own
+ * spark-shell and Livy use it) in the driver JVM, one per session, with {@code spark} (the
+ * session's SparkSession) and {@code sc} bound and Spark's usual imports.
+ *
+ * <p>Class-based wrappers ({@code -Yrepl-class-based}) written to the directory of
+ * {@code spark.repl.class.outputDir}, which the agent sets before the SparkContext exists, so that
+ * executors load REPL classes (closures, case classes) through the driver's class server.
+ * All sessions of a driver share that one directory; each interpreter therefore numbers its
+ * wrapper packages ({@code $line<N>}) from its own block of a million, so the classes of two
+ * sessions never collide. (The {@code $line} prefix itself must stay: Spark's ClosureCleaner
+ * recognises REPL wrappers by it.)
+ *
+ * <p>Output as Livy's: the REPL's echo, e.g. {@code 1 + 2} gives {@code "val res0: Int = 3\n"}
+ * (Scala 2.13's format: "val name: Type = value"; Livy on 2.11/2.12 showed "res0: Int = 3"),
+ * plus whatever the code printed through Console, in order. A compile error gives ename "Error",
+ * evalue its first line, traceback the other lines; an exception of the code gives ename the
+ * exception's class, evalue its message, traceback the REPL's stack lines.
+ *
+ * <p>Threads: execute runs on the session thread (the code runs on it too, so a cancel
+ * interrupts that thread); complete runs on a completion thread beside it, using the REPL's
+ * presentation compiler (a separate compiler instance) as Livy does; close from anywhere.
+ */
+final class ScalaInterpreter implements Interpreter {
+  static final String kOutputDirKey = "spark.repl.class.outputDir";
+  private static final int kLinesPerInterpreter = 1_000_000;
+  private static final AtomicInteger kNextLineBlock = new AtomicInteger(0);
+  private static final int kMaxOutputBytes = 8 * 1024 * 1024;
+  private static final int kMaxCandidates = 1000;
+
+  private final Session session;
+  private final OutputBuffer output = new OutputBuffer(kMaxOutputBytes);
+  private final Object startLock = new Object();
+  private volatile IMain intp; // set once started; guarded by startLock while starting
+  private String startError; // guarded by startLock
+  private volatile boolean closed;
+  private volatile long cancelledStatement = -1;
+
+  ScalaInterpreter(Session session) {
+    this.session = session;
+  }
+
+  /** A private temporary directory for REPL classes, removed when the JVM exits. */
+  static Path createOutputDir() throws IOException {
+    Path dir = Files.createTempDirectory("hearth-repl-");
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir), "hearth-repl-cleanup"));
+    return dir;
+  }
+
+  private static void deleteTree(Path dir) {
+    try (Stream<Path> paths = Files.walk(dir)) {
+      paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException e) {
+      // best effort at exit
+    }
+  }
+
+  @Override
+  public ObjectNode execute(long statementId, String jobGroup, String code) {
+    IMain repl;
+    try {
+      repl = started();
+    } catch (RuntimeException e) {
+      return Outputs.error(statementId, "InterpreterError", "Fail to start interpreter:\n" + e.getMessage(),
+          List.of());
+    }
+    SparkSession spark = session.sparkSession();
+    SparkContext sc = spark.sparkContext();
+    // Local properties belong to this (the session's) thread, on which the REPL runs the code.
+    sc.setJobGroup(jobGroup, "Hearth statement " + jobGroup, true);
+    sc.setLocalProperty("spark.scheduler.pool", session.pool());
+    SparkSession.setActiveSession(spark);
+    try {
+      return executeLines(statementId, repl, code);
+    } finally {
+      sc.clearJobGroup();
+    }
+  }
+
+  /**
+   * Livy's way: the code line by line, a line joined with the next while the REPL says it is
+   * incomplete; the first failing line ends the statement with its error. Line by line matters
+   * beyond echo: in class-based mode a line's code runs inside its wrapper's constructor, so
+   * e.g. a case class used by a Dataset must come from an earlier, completed line.
+   */
+  private ObjectNode executeLines(long statementId, IMain repl, String code) {
+    StringBuilder text = new StringBuilder();
+    String pending = null;
+    for (String line : code.strip().split("\n", -1)) {
+      if (cancelledStatement == statementId) {
+        return Outputs.error(statementId, "Error", "statement cancelled", List.of());
+      }
+      if (pending == null && line.isBlank()) {
+        continue;
+      }
+      String source = pending == null ? line : pending + "\n" + line;
+      output.reset();
+      Results.Result result = interpret(repl, source);
+      if (result instanceof Results.Success$) {
+        text.append(output.text());
+        pending = null;
+      } else if (result instanceof Results.Incomplete$) {
+        pending = source;
+      } else if (output.text().isBlank()) {
+        // Scala 2.13 answers a line with no code (only a comment) with a silent Error.
+        pending = null;
+      } else {
+        return errorOutput(statementId, repl, output.text());
+      }
+    }
+    if (pending != null) {
+      // A trailing comment also reads as incomplete; in braces it compiles (and does nothing).
+      output.reset();
+      if (!(interpret(repl, "{\n" + pending + "\n}") instanceof Results.Success$)) {
+        return Outputs.error(statementId, "Error", "incomplete statement", List.of());
+      }
+    }
+    return Outputs.ok(statementId, "text/plain", TextNode.valueOf(text.toString()));
+  }
+
+  @Override
+  public void interrupt(long statementId, Thread sessionThread) {
+    cancelledStatement = statementId; // no further line of it starts
+    sessionThread.interrupt();
+  }
+
+  /** Runs code in the REPL with Console.out/err going to the statement's buffer. */
+  private Results.Result interpret(IMain repl, String code) {
+    PrintStream console = output.printStream();
+    ClassLoader saved = Thread.currentThread().getContextClassLoader();
+    try {
+      // The REPL's loader as context loader: Spark resolves REPL classes (encoders of case
+      // classes, deserialised closures) through it.
+      Thread.currentThread().setContextClassLoader(repl.classLoader());
+      return scala.Console$.MODULE$.withOut(console,
+          () -> scala.Console$.MODULE$.withErr(console, () -> repl.interpret(code)));
+    } finally {
+      console.flush();
+      Thread.currentThread().setContextClassLoader(saved);
+    }
+  }
+
+  /**
+   * A failed statement. An exception of the code has been bound to lastException by the REPL,
+   * and the text starts with its toString; anything else is a compile error.
+   */
+  private ObjectNode errorOutput(long statementId, IMain repl, String text) {
+    List<String> lines = new ArrayList<>(Arrays.asList(text.split("\n", -1)));
+    while (!lines.isEmpty() && lines.get(lines.size() - 1).isEmpty()) {
+      lines.remove(lines.size() - 1);
+    }
+    Throwable thrown = lastException(repl);
+    if (thrown != null && !lines.isEmpty() && lines.get(0).startsWith(thrown.getClass().getName())) {
+      String message = thrown.getMessage() != null ? thrown.getMessage() : "";
+      return Outputs.error(statementId, thrown.getClass().getName(), message,
+          withNewlines(lines.subList(1, lines.size())));
+    }
+    if (lines.isEmpty()) {
+      return Outputs.error(statementId, "Error", "", List.of());
+    }
+    // Scala 2.13 prints a compile error as the source line, a caret line, then "error: …" and
+    // the message's other lines; evalue is the "error:" line, traceback the rest in order.
+    int at = 0;
+    for (int i = 0; i < lines.size(); i++) {
+      if (lines.get(i).strip().startsWith("error:")) {
+        at = i;
+        break;
+      }
+    }
+    List<String> rest = new ArrayList<>(lines);
+    String evalue = rest.remove(at).strip();
+    return Outputs.error(statementId, "Error", evalue, withNewlines(rest));
+  }
+
+  private static List<String> withNewlines(List<String> lines) {
+    return lines.stream().map(l -> l + "\n").toList();
+  }
+
+  /** The exception the last failed statement threw, if the REPL bound one; null otherwise. */
+  private static Throwable lastException(IMain repl) {
+    try {
+      scala.Option<Object> value = repl.valueOfTerm("lastException");
+      if (value.isDefined() && value.get() instanceof Throwable t) {
+        return t;
+      }
+    } catch (Throwable t) {
+      // not bound (no exception yet) or not readable
+    }
+    return null;
+  }
+
+  @Override
+  public List<String> complete(String code, int cursor, long timeoutMs) {
+    IMain repl;
+    try {
+      repl = started();
+    } catch (RuntimeException e) {
+      return List.of();
+    }
+    try {
+      CompletionResult result = new ReplCompletion(repl, new Accumulator()).complete(code, cursor, true);
+      TreeSet<String> names = new TreeSet<>();
+      scala.collection.Iterator<CompletionCandidate> it = result.candidates().iterator();
+      while (it.hasNext() && names.size() < kMaxCandidates) {
+        String name = it.next().name();
+        if (!name.isEmpty()) {
+          names.add(name);
+        }
+      }
+      return List.copyOf(names);
+    } catch (Throwable t) {
+      System.err.println("hearth: session " + session.id() + ": Scala completion failed: " + t);
+      return List.of();
+    }
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    IMain repl = intp;
+    if (repl != null) {
+      try {
+        repl.close();
+      } catch (Throwable t) {
+        System.err.println("hearth: session " + session.id() + ": closing the Scala REPL failed: " + t);
+      }
+    }
+  }
+
+  /** The REPL, created on first use (by a statement or a completion); throws if it cannot start. */
+  private IMain started() {
+    synchronized (startLock) {
+      if (intp != null) {
+        return intp;
+      }
+      if (startError != null) {
+        throw new IllegalStateException(startError);
+      }
+      if (closed) {
+        throw new IllegalStateException("session closed");
+      }
+      try {
+        intp = start();
+        return intp;
+      } catch (Throwable t) {
+        System.err.println("hearth: session " + session.id() + ": the Scala REPL did not start");
+        t.printStackTrace();
+        startError = t + (output.text().isEmpty() ? "" : "\n" + output.text());
+        throw new IllegalStateException(startError);
+      }
+    }
+  }
+
+  private IMain start() {
+    SparkSession spark = session.sparkSession();
+    scala.Option<String> dir = spark.sparkContext().getConf().getOption(kOutputDirKey);
+    if (dir.isEmpty()) {
+      throw new IllegalStateException(kOutputDirKey + " is not set; executors could not load REPL classes");
+    }
+    System.err.println("hearth: session " + session.id() + ": starting the Scala REPL (classes in "
+        + dir.get() + ")");
+    Settings settings = new Settings();
+    List<String> args = List.of("-Yrepl-class-based", "-Yrepl-outdir", dir.get(), "-usejavacp");
+    scala.Tuple2<Object, scala.collection.immutable.List<String>> parsed = settings.processArguments(
+        scala.jdk.javaapi.CollectionConverters.asScala(args).toList(), true);
+    if (!(Boolean) parsed._1()) {
+      throw new IllegalStateException("bad REPL settings " + args);
+    }
+    output.reset();
+    PrintWriter reporterOut = new PrintWriter(output.writer(), true);
+    IMain repl = new IMain(settings, new ReplReporterImpl(settings, reporterOut));
+    // Each interpreter's wrappers live in their own packages ($line<block*1e6+n>): all sessions
+    // write to, and executors load from, one directory.
+    int block = kNextLineBlock.incrementAndGet();
+    repl.naming().scala$tools$nsc$interpreter$Naming$$_freshLineId_$eq(block * kLinesPerInterpreter);
+    ClassLoader saved = Thread.currentThread().getContextClassLoader();
+    try {
+      if (!repl.initializeCompiler()) {
+        throw new IllegalStateException("the Scala compiler did not initialise: " + output.text());
+      }
+      Thread.currentThread().setContextClassLoader(repl.classLoader());
+      List<String> modifiers = List.of("@transient");
+      scala.collection.immutable.List<String> mods =
+          scala.jdk.javaapi.CollectionConverters.asScala(modifiers).toList();
+      bindQuietly(repl, "spark", "org.apache.spark.sql.SparkSession", spark, mods);
+      bindQuietly(repl, "sc", "org.apache.spark.SparkContext", spark.sparkContext(), mods);
+      for (String line : List.of("import org.apache.spark.SparkContext._", "import spark.implicits._",
+          "import spark.sql", "import org.apache.spark.sql.functions._")) {
+        output.reset();
+        Results.Result r = repl.interpret(line, true);
+        if (!(r instanceof Results.Success$)) {
+          throw new IllegalStateException("'" + line + "' failed: " + output.text());
+        }
+      }
+    } finally {
+      Thread.currentThread().setContextClassLoader(saved);
+      output.reset();
+    }
+    return repl;
+  }
+
+  private void bindQuietly(IMain repl, String name, String type, Object value,
+      scala.collection.immutable.List<String> modifiers) {
+    output.reset();
+    Results.Result r = repl.bind(name, type, value, modifiers);
+    if (!(r instanceof Results.Success$)) {
+      throw new IllegalStateException("binding " + name + " failed: " + output.text());
+    }
+  }
+
+  /**
+   * The statement's output: REPL messages (through a Writer) and the code's Console output
+   * (through a PrintStream) land in one byte buffer in the order they are written. Bounded;
+   * beyond the bound output is dropped and a note added.
+   */
+  private static final class OutputBuffer extends OutputStream {
+    private final int limit;
+    private byte[] bytes = new byte[4096]; // guarded by this
+    private int size; // guarded by this
+    private boolean truncated; // guarded by this
+
+    OutputBuffer(int limit) {
+      this.limit = limit;
+    }
+
+    synchronized void reset() {
+      size = 0;
+      truncated = false;
+      if (bytes.length > 1 << 20) {
+        bytes = new byte[4096];
+      }
+    }
+
+    synchronized String text() {
+      String s = new String(bytes, 0, size, StandardCharsets.UTF_8);
+      return truncated ? s + "\n[output truncated]\n" : s;
+    }
+
+    @Override
+    public synchronized void write(int b) {
+      write(new byte[] {(byte) b}, 0, 1);
+    }
+
+    @Override
+    public synchronized void write(byte[] b, int off, int len) {
+      int room = limit - size;
+      if (len > room) {
+        truncated = true;
+        len = Math.max(0, room);
+      }
+      if (size + len > bytes.length) {
+        bytes = Arrays.copyOf(bytes, Math.min(limit, Math.max(size + len, bytes.length * 2)));
+      }
+      System.arraycopy(b, off, bytes, size, len);
+      size += len;
+    }
+
+    PrintStream printStream() {
+      return new PrintStream(this, true, StandardCharsets.UTF_8);
+    }
+
+    /** An unbuffered Writer into this buffer, so messages keep their order with the code's output. */
+    Writer writer() {
+      OutputBuffer sink = this;
+      return new Writer() {
+        @Override
+        public void write(char[] cbuf, int off, int len) {
+          byte[] encoded = new String(cbuf, off, len).getBytes(StandardCharsets.UTF_8);
+          sink.write(encoded, 0, encoded.length);
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void close() {}
+      };
+    }
+  }
+}
