@@ -85,6 +85,25 @@ std::string describe_exit(int wait_status) {
   return "status " + std::to_string(wait_status);
 }
 
+// Why sparkr sessions cannot run here, or nullopt when R and SparkR are there.
+std::optional<std::string> find_sparkr(const std::string& spark_home) {
+  bool has_r = false;
+  if (const char* path = std::getenv("PATH")) {
+    std::string_view rest(path);
+    while (!rest.empty() && !has_r) {
+      auto colon = rest.find(':');
+      std::filesystem::path dir(std::string(rest.substr(0, colon)));
+      has_r = ::access((dir / "Rscript").c_str(), X_OK) == 0;
+      rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    }
+  }
+  if (!has_r) return "R (Rscript) is not installed on this server's machine";
+  if (!std::filesystem::exists(std::filesystem::path(spark_home) / "R" / "lib" / "SparkR")) {
+    return "SparkR is not part of the Spark installation " + spark_home;
+  }
+  return std::nullopt;
+}
+
 Error not_found(int64_t session_id) {
   return make_error("not_found", "Session '" + std::to_string(session_id) + "' not found.");
 }
@@ -123,6 +142,7 @@ void SessionManager::start() {
       static_cast<DriverChannel::Listener&>(*this));
   if (auto started = channel_->start(); !started) throw std::runtime_error(started.error().message);
   gc_thread_ = std::thread([this] { collect_garbage_loop(); });
+  sparkr_missing_ = find_sparkr(settings_.launch.spark_home);
 }
 
 std::string SessionManager::driver_endpoint() const { return channel_->endpoint(); }
@@ -166,6 +186,10 @@ void SessionManager::stop() {
 
 Result<SessionRecord> SessionManager::create_session(SessionRequest request,
                                                      std::optional<std::string> owner) {
+  if (request.kind == "sparkr" && sparkr_missing_) {
+    return make_error("bad_request", "Rejected, Reason: sparkr sessions need R and SparkR: " +
+                                         *sparkr_missing_);
+  }
   if (request.name) {
     // Names are lookup keys (/sessions/<name>), so they must be unique, as in Livy.
     if (auto existing = find_session_by_name(*request.name); existing) {

@@ -161,3 +161,10 @@ def test_long_poll_returns_when_the_statement_leaves_waiting(hearth, session):
     assert answer.status_code == 200 and answer.json()["state"] == "cancelled"
     bad = hearth.get(f"/sessions/{sid}/statements/0", params={"wait": "soon"})
     assert bad.status_code == 400
+
+
+def test_sparkr_sessions_are_refused_where_r_is_missing(hearth):
+    # This machine has no R, and the pyspark package carries no SparkR.
+    r = hearth.post("/sessions", json={"kind": "sparkr"})
+    assert r.status_code == 400
+    assert r.json()["msg"].startswith("Rejected, Reason: sparkr sessions need R and SparkR: ")

@@ -17,11 +17,18 @@ Threads: a reader thread reads stdin and hands executes to the main thread (whic
 so that signals and KeyboardInterrupt land there), handles cancels itself and hands completions to
 a completion thread, so neither waits for a running statement. The worker exits at the end of
 stdin. Anything else goes to stderr, the driver log.
+
+A cell runs as in Livy's fake_shell: Python, or, when the cell is not valid Python as a whole,
+chunks of Python and magic lines: `%json v`, `%table v`, `%matplot plt` (see execute()).
 """
 
 import ast
+import base64
+import datetime
+import decimal
 import io
 import json
+import keyword
 import os
 import queue
 import re
@@ -148,7 +155,9 @@ def attach_to_spark(session_id):
 def error_reply(statement_id, exc, frames=True):
     """Livy's error output. The worker's frames and the top <stdin> frame are left out (as
     Livy's fake_shell does), so a NameError shows only the header and the exception."""
-    if not frames:
+    if isinstance(exc, UnknownMagic):
+        lines = ["UnknownMagic: %s\n" % exc]
+    elif not frames:
         lines = traceback.format_exception_only(type(exc), exc)
     else:
         tb = exc.__traceback__
@@ -170,15 +179,196 @@ def error_reply(statement_id, exc, frames=True):
     }
 
 
-def execute(namespace, statement_id, code):
-    """Runs code like Livy's fake_shell: all top-level nodes but the last with exec, the last
-    in 'single' mode so that an expression's repr is displayed."""
+class UnknownMagic(Exception):
+    """A magic line (`%name ...`) whose name is empty or not one of MAGICS."""
+
+
+class MagicError(Exception):
+    """An error of a magic, reported with only its exception line (no frames), as Livy's
+    fake_shell reports the errors of its magics."""
+
+    def __init__(self, exc):
+        super().__init__(exc)
+        self.exc = exc
+
+
+def compile_python(code, first_line=1):
+    """code -> (all top-level nodes but the last, for exec; the last, for 'single' mode, so that
+    an expression's repr is displayed). first_line keeps a chunk's line numbers those of the
+    cell."""
+    tree = ast.parse("\n" * (first_line - 1) + code, filename="<stdin>", mode="exec")
+    body = ast.Module(body=tree.body[:-1], type_ignores=[])
+    last = ast.Interactive(body=tree.body[-1:])
+    return compile(body, "<stdin>", "exec"), compile(last, "<stdin>", "single")
+
+
+def parse_cell(code):
+    """The cell as steps to run in order, as Livy's fake_shell splits it: ("python", compiled)
+    or ("magic", line). Magic lines (starting with "%") are looked for only when the whole cell
+    is not valid Python; then the cell is cut into chunks of Python lines and magic lines.
+    Raises SyntaxError (nothing of the cell has run then)."""
     try:
-        tree = ast.parse(code, filename="<stdin>", mode="exec")
-        body = ast.Module(body=tree.body[:-1], type_ignores=[])
-        last = ast.Interactive(body=tree.body[-1:])
-        compiled_body = compile(body, "<stdin>", "exec")
-        compiled_last = compile(last, "<stdin>", "single")
+        return [("python", compile_python(code))]
+    except SyntaxError:
+        lines = code.rstrip().split("\n")
+        if not any(line.startswith("%") for line in lines):
+            raise
+    steps = []
+    normal, normal_start = [], 1
+    for number, line in enumerate(lines, 1):
+        if line.startswith("%"):
+            if normal:
+                steps.append(("python", compile_python("\n".join(normal), normal_start)))
+                normal = []
+            steps.append(("magic", line))
+        else:
+            if not normal:
+                normal_start = number
+            normal.append(line)
+    if normal:
+        steps.append(("python", compile_python("\n".join(normal), normal_start)))
+    return steps
+
+
+def magic_value(namespace, argument):
+    """The value a magic shows: a name bound in the session's namespace (Livy: a missing name ->
+    KeyError), else a Python expression evaluated there."""
+    argument = argument.strip()
+    if argument in namespace:
+        return namespace[argument]
+    if not argument or (argument.isidentifier() and not keyword.iskeyword(argument)):
+        raise MagicError(KeyError(argument))
+    try:
+        expression = compile(argument, "<stdin>", "eval")
+    except SyntaxError as exc:
+        raise MagicError(exc)
+    return eval(expression, namespace)
+
+
+def json_checked(data):
+    """data if it can be sent as strict JSON (no NaN/Infinity), else a MagicError."""
+    try:
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise MagicError(exc)
+    return data
+
+
+def magic_json(namespace, argument):
+    return json_checked({"application/json": magic_value(namespace, argument)})
+
+
+def table_cell(value):
+    """(Livy table type, JSON value) of one table cell. Types are looked up by exact type, as
+    Livy does; anything else is shown as its str()."""
+    kind = type(value)
+    if value is None:
+        return "NULL_TYPE", None
+    if kind is bool:
+        return "BOOLEAN_TYPE", value
+    if kind is int:
+        return "INT_TYPE", value
+    if kind is float:
+        return "DOUBLE_TYPE", value
+    if kind is datetime.date:
+        return "DATE_TYPE", str(value)
+    if kind is datetime.datetime:
+        return "TIMESTAMP_TYPE", str(value)
+    if kind is decimal.Decimal:
+        return "DECIMAL_TYPE", str(value)
+    if kind in (list, tuple):
+        item_type, items = None, []
+        for item in value:
+            this_type, item = table_cell(item)
+            if item_type is None:
+                item_type = this_type
+            elif item_type != this_type:
+                raise MagicError(ValueError("value has inconsistent types"))
+            items.append(item)
+        return "ARRAY_TYPE", items
+    if kind is dict:
+        key_type, value_type, items = None, None, {}
+        for key, item in value.items():
+            this_key_type, key = table_cell(key)
+            this_value_type, item = table_cell(item)
+            if key_type is None:
+                key_type, value_type = this_key_type, this_value_type
+            elif key_type != this_key_type or value_type != this_value_type:
+                raise MagicError(ValueError("value has inconsistent types"))
+            items[key] = item
+        return "MAP_TYPE", items
+    return "STRING_TYPE", str(value)
+
+
+def magic_table(namespace, argument):
+    """Livy's table: rows are dicts (or pyspark Rows; columns = keys, sorted), lists or tuples
+    (columns "0", "1", ...) or single values; a column's type is that of its values, None
+    fitting any type."""
+    value = magic_value(namespace, argument)
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    headers = {}
+    data = []
+    try:
+        for row in value:
+            if type(row).__name__ == "Row" and hasattr(row, "asDict"):
+                row = row.asDict()
+            if not isinstance(row, (list, tuple, dict)):
+                row = [row]
+            columns = enumerate(row) if isinstance(row, (list, tuple)) else sorted(row.items())
+            cells = []
+            for name, cell in columns:
+                cell_type, cell = table_cell(cell)
+                header = headers.get(name)
+                if header is None:
+                    headers[name] = {"name": str(name), "type": cell_type}
+                elif cell_type != "NULL_TYPE" and header["type"] != cell_type:
+                    if header["type"] != "NULL_TYPE":
+                        raise MagicError(Exception("table rows have different types"))
+                    header["type"] = cell_type
+                cells.append(cell)
+            data.append(cells)
+        headers = [header for _, header in sorted(headers.items())]
+    except TypeError as exc:  # keys that do not sort together (e.g. dict rows and list rows)
+        raise MagicError(exc)
+    return json_checked({"application/vnd.livy.table.v1+json": {"headers": headers, "data": data}})
+
+
+def magic_matplot(namespace, argument):
+    """The current figure of pyplot (`%matplot plt`), or a Figure, as a base64 PNG."""
+    try:
+        value = magic_value(namespace, argument)
+        figure = value.gcf() if hasattr(value, "gcf") else value
+        image = io.BytesIO()
+        figure.savefig(image, format="png")
+    except MagicError:
+        raise
+    except Exception as exc:
+        raise MagicError(exc)
+    return {"image/png": base64.b64encode(image.getvalue()).decode("ascii"), "text/plain": ""}
+
+
+MAGICS = {"json": magic_json, "table": magic_table, "matplot": magic_matplot}
+
+
+def run_magic(namespace, line):
+    name, _, argument = line[1:].partition(" ")
+    if not name:
+        raise UnknownMagic("magic command not specified")
+    handler = MAGICS.get(name)
+    if handler is None:
+        raise UnknownMagic("unknown magic command '%s'" % name)
+    return handler(namespace, argument)
+
+
+def execute(namespace, statement_id, code):
+    """Runs a cell like Livy's fake_shell: Python code with all top-level nodes but the last
+    run with exec and the last in 'single' mode (an expression's repr is displayed), and magic
+    lines, when the cell is not valid Python as a whole. The data is that of the last step: a
+    magic's mime types (text/plain only if there is captured output, or if the magic gives it),
+    or text/plain."""
+    try:
+        steps = parse_cell(code)
     except SyntaxError as exc:
         return error_reply(statement_id, exc, frames=False)
 
@@ -186,21 +376,35 @@ def execute(namespace, statement_id, code):
     saved = sys.stdout, sys.stderr, sys.displayhook
     sys.stdout = sys.stderr = captured
     sys.displayhook = sys.__displayhook__  # writes repr to sys.stdout, i.e. the capture
+    result = None
     try:
         try:
             USER.enter(statement_id)
-            exec(compiled_body, namespace)
-            exec(compiled_last, namespace)
+            for kind, step in steps:
+                if kind == "python":
+                    exec(step[0], namespace)
+                    exec(step[1], namespace)
+                    result = None
+                else:
+                    result = run_magic(namespace, step)
         finally:
             USER.statement_id = None  # from here on SIGINT is ignored again
+    except (UnknownMagic, MagicError) as exc:
+        return error_reply(statement_id, exc.exc if isinstance(exc, MagicError) else exc,
+                           frames=False)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt must not end the worker
         return error_reply(statement_id, exc)
     finally:
         sys.stdout, sys.stderr, sys.displayhook = saved
+    data = dict(result or {})
+    magic_text = "text/plain" in data
+    output = (data.pop("text/plain", "") + captured.getvalue()).rstrip()
+    if output or magic_text or not data:
+        data["text/plain"] = output
     return {
         "status": "ok",
         "execution_count": statement_id,
-        "data": {"text/plain": captured.getvalue().rstrip()},
+        "data": data,
     }
 
 
@@ -312,6 +516,9 @@ def main():
     # First thing: a SIGINT while the worker starts or waits must not kill it.
     signal.signal(signal.SIGINT, USER.on_sigint)
     proto_in, proto_out = open_protocol_streams()
+    # The driver is headless: pyplot draws with Agg (which %matplot saves as PNG) unless the
+    # session's environment names another backend.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     session_id = int(os.environ["HEARTH_SESSION_ID"])
     namespace = attach_to_spark(session_id)
     # pyspark's SparkContext installs a SIGINT handler that cancels *all* jobs of the driver,

@@ -158,6 +158,8 @@ class SessionManager : private DriverChannel::Listener {
   // The lifecycle thread; gc_cv_ (with mutex_) wakes it early to stop.
   std::condition_variable gc_cv_;
   std::thread gc_thread_;
+  // Whether R and SparkR exist for drivers (checked once at start); sparkr sessions need both.
+  std::optional<std::string> sparkr_missing_;
 };
 
 }  // namespace hearth::session
