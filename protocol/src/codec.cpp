@@ -558,6 +558,25 @@ Result<Message> decode_completion(std::string_view type, const Body& body) {
   return reader.finish(std::move(m));
 }
 
+Result<Message> decode_add_artifact(std::string_view type, const Body& body) {
+  BodyReader reader(type, body, {"session_id", "request_id", "kind", "uri"});
+  AddArtifact m;
+  reader.read_integer("session_id", m.session_id);
+  reader.read_integer("request_id", m.request_id);
+  reader.read_state("kind", m.kind, {"jar", "pyfile", "file", "archive"});
+  reader.read_string("uri", m.uri);
+  return reader.finish(std::move(m));
+}
+
+Result<Message> decode_artifact_added(std::string_view type, const Body& body) {
+  BodyReader reader(type, body, {"session_id", "request_id", "error"});
+  ArtifactAdded m;
+  reader.read_integer("session_id", m.session_id);
+  reader.read_integer("request_id", m.request_id);
+  reader.read_optional_string("error", m.error);
+  return reader.finish(std::move(m));
+}
+
 struct BodyDecoder {
   std::string_view type;
   Result<Message> (*decode)(std::string_view type, const Body& body);
@@ -579,6 +598,8 @@ constexpr std::array<BodyDecoder, std::variant_size_v<Message>> kBodyDecoders{{
     {"cancel_statement", decode_cancel_statement},
     {"complete", decode_complete},
     {"completion", decode_completion},
+    {"add_artifact", decode_add_artifact},
+    {"artifact_added", decode_artifact_added},
 }};
 
 Result<Message> decode_document(std::string_view frame) {
@@ -720,6 +741,17 @@ class BodyWriter {
     string("kind", m.kind);
     string("code", m.code);
     integer("cursor", m.cursor);
+  }
+  void operator()(const AddArtifact& m) {
+    integer("session_id", m.session_id);
+    integer("request_id", m.request_id);
+    string("kind", m.kind);
+    string("uri", m.uri);
+  }
+  void operator()(const ArtifactAdded& m) {
+    integer("session_id", m.session_id);
+    integer("request_id", m.request_id);
+    optional_string("error", m.error);
   }
   void operator()(const Completion& m) {
     integer("session_id", m.session_id);

@@ -41,6 +41,10 @@ constexpr std::string_view wire_name() {
     return "complete";
   } else if constexpr (std::is_same_v<T, Completion>) {
     return "completion";
+  } else if constexpr (std::is_same_v<T, AddArtifact>) {
+    return "add_artifact";
+  } else if constexpr (std::is_same_v<T, ArtifactAdded>) {
+    return "artifact_added";
   } else {
     static_assert(kAlwaysFalse<T>, "every Message alternative needs a wire name");
   }

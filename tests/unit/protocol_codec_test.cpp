@@ -361,6 +361,9 @@ std::vector<Message> sample_messages() {
       Complete{0, 17, "pyspark", "spark.ran" + kTrickyText, 9},
       Completion{0, 17, {"range", kTrickyText, ""}},
       Completion{1, 18, {}},
+      AddArtifact{0, 19, "jar", "file:///var/hearth/artifacts/0/" + kTrickyText},
+      ArtifactAdded{0, 19, std::nullopt},
+      ArtifactAdded{0, 20, "java.io.FileNotFoundException: " + kTrickyText},
   };
 }
 

@@ -139,9 +139,29 @@ struct Completion {
   bool operator==(const Completion&) const = default;
 };
 
+// "add_artifact" (server to agent): make a jar, Python file, file or archive available to the
+// session (kind: jar, pyfile, file, archive). Answered by "artifact_added" with the same id.
+struct AddArtifact {
+  int64_t session_id = 0;
+  int64_t request_id = 0;
+  std::string kind;
+  std::string uri;
+  bool operator==(const AddArtifact&) const = default;
+};
+
+// "artifact_added" (agent to server): the answer to an "add_artifact"; error is set when the
+// artifact could not be added.
+struct ArtifactAdded {
+  int64_t session_id = 0;
+  int64_t request_id = 0;
+  std::optional<std::string> error;
+  bool operator==(const ArtifactAdded&) const = default;
+};
+
 using Message = std::variant<Hello, Welcome, Reject, Heartbeat, DriverStatus, OpenSession,
                              SessionStatus, Execute, StatementUpdate, CloseSession, Shutdown,
-                             ErrorReply, CancelStatement, Complete, Completion>;
+                             ErrorReply, CancelStatement, Complete, Completion, AddArtifact,
+                             ArtifactAdded>;
 
 // The wire "type" string of the message's alternative ("hello", "driver_state", "error", ...).
 // The returned view refers to static storage.

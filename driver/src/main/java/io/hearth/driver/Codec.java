@@ -29,6 +29,7 @@ public final class Codec {
   private static final Set<String> kDriverStates = Set.of("ready", "stopping", "error");
   private static final Set<String> kSessionStates = Set.of("starting", "idle", "busy", "error", "dead");
   private static final Set<String> kStatementStates = Set.of("running", "available", "cancelled");
+  private static final Set<String> kArtifactKinds = Set.of("jar", "pyfile", "file", "archive");
 
   private static final ObjectMapper kMapper = new ObjectMapper()
       .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
@@ -103,6 +104,10 @@ public final class Codec {
           b.string("kind"), b.string("code"), b.integer("cursor"));
       case "completion" -> new Message.Completion(b.integer("session_id"), b.integer("request_id"),
           b.strings("candidates"));
+      case "add_artifact" -> new Message.AddArtifact(b.integer("session_id"), b.integer("request_id"),
+          b.oneOf("kind", kArtifactKinds), b.string("uri"));
+      case "artifact_added" -> new Message.ArtifactAdded(b.integer("session_id"),
+          b.integer("request_id"), b.optionalString("error"));
       default -> throw new DecodeException("unknown message type '" + type + "'");
     };
     b.finish();
@@ -310,6 +315,14 @@ public final class Codec {
       body.put("session_id", m.sessionId()).put("request_id", m.requestId());
       ArrayNode candidates = body.putArray("candidates");
       m.candidates().forEach(candidates::add);
+    } else if (message instanceof Message.AddArtifact m) {
+      type = "add_artifact";
+      body.put("session_id", m.sessionId()).put("request_id", m.requestId())
+          .put("kind", m.kind()).put("uri", m.uri());
+    } else if (message instanceof Message.ArtifactAdded m) {
+      type = "artifact_added";
+      body.put("session_id", m.sessionId()).put("request_id", m.requestId());
+      putOptional(body, "error", m.error());
     } else {
       throw new IllegalArgumentException("unknown message " + message);
     }

@@ -55,6 +55,12 @@ public sealed interface Message {
   record Complete(long sessionId, long requestId, String kind, String code, long cursor)
       implements Message {}
 
+  /** Make a jar, pyfile, file or archive available to the session. */
+  record AddArtifact(long sessionId, long requestId, String kind, String uri) implements Message {}
+
+  /** The answer to an AddArtifact; error is null on success. */
+  record ArtifactAdded(long sessionId, long requestId, String error) implements Message {}
+
   /** The answer to a Complete with the same requestId. */
   record Completion(long sessionId, long requestId, List<String> candidates) implements Message {}
 }
