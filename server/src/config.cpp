@@ -32,6 +32,9 @@ const std::vector<SettingSpec> kSettings = {
     {"session-state-retain", "600s", "a finished session (dead, error, killed) is deleted this long after it finished"},
     {"max-starting-sessions", "100", "sessions starting at once; more are refused (Livy's livy.server.session.max-creation)"},
     {"gc-interval", "10s", "how often the lifecycle rules (timeouts, ttl, retention) are checked"},
+    {"local-dir-whitelist", "", "comma-separated directories whose files add-jar/add-pyfile/add-file may take by file: URI"},
+    {"max-request-mib", "100", "largest request body in MiB (uploads included); larger ones are answered 413"},
+    {"artifact-timeout", "2m", "how long adding a jar or file to a session may take"},
     {"config", "", "a config file of `key = value` lines with the keys above"},
 };
 
@@ -105,12 +108,12 @@ Result<ServerConfig> ServerConfig::parse(const std::vector<std::string>& args) {
   for (auto& [key, value] : flags) config.values_[key] = value;
   if (auto v = config.get_bool("csrf-protection"); !v) return v.error();
   for (std::string_view key : {"port", "driver-port", "log-lines", "rest-threads", "retained-statements",
-                               "max-starting-sessions"}) {
+                               "max-starting-sessions", "max-request-mib"}) {
     if (auto v = config.get_int(key); !v) return v.error();
   }
   for (std::string_view key : {"driver-idle-timeout", "heartbeat-interval", "driver-stop-timeout",
                                "completion-timeout", "session-timeout", "session-state-retain",
-                               "gc-interval"}) {
+                               "gc-interval", "artifact-timeout"}) {
     if (auto v = config.get_duration(key); !v) return v.error();
   }
   for (std::string_view key : {"gc-interval", "heartbeat-interval"}) {

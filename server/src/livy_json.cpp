@@ -7,6 +7,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <cctype>
+#include <filesystem>
 #include <set>
 
 namespace hearth::server {
@@ -379,6 +381,46 @@ Result<CompletionRequest> parse_completion(std::string_view body) {
   if (!has_kind) return bad_request("field 'kind' is required");
   if (request.cursor < 0) request.cursor = static_cast<int64_t>(request.code.size());
   return request;
+}
+
+Result<std::string> parse_add_artifact(std::string_view body) {
+  auto doc = parse_object(body);
+  if (!doc) return doc.error();
+  std::optional<std::string> uri;
+  for (const auto& member : doc->GetObject()) {
+    std::string_view key(member.name.GetString(), member.name.GetStringLength());
+    if (key != "uri") {
+      return bad_request("Unrecognized field \"" + std::string(key) + "\" in the request");
+    }
+    if (!member.value.IsString()) return bad_request(type_error("uri", "a string"));
+    uri.emplace(member.value.GetString(), member.value.GetStringLength());
+  }
+  if (!uri || uri->empty()) return bad_request("field 'uri' is required");
+  return *uri;
+}
+
+Result<std::string> check_artifact_uri(std::string_view uri, const std::vector<std::string>& whitelist) {
+  std::string_view path = uri;
+  auto colon = uri.find(':');
+  bool has_scheme = colon != std::string_view::npos && colon > 0 &&
+                    std::isalpha(static_cast<unsigned char>(uri[0])) &&
+                    uri.substr(0, colon).find_first_not_of(
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-") ==
+                        std::string_view::npos;
+  if (has_scheme) {
+    if (uri.substr(0, colon) != "file") return std::string(uri);  // remote: Spark fetches it
+    path = uri.substr(colon + 1);
+    if (path.substr(0, 2) == "//") path.remove_prefix(2);
+  }
+  std::filesystem::path local(path);
+  if (!local.is_absolute()) return bad_request("Path " + std::string(uri) + " must be absolute.");
+  auto normal = std::filesystem::weakly_canonical(local);
+  for (const auto& dir : whitelist) {
+    auto base = std::filesystem::weakly_canonical(dir);
+    auto rel = normal.lexically_relative(base);
+    if (!rel.empty() && *rel.begin() != "..") return "file://" + normal.string();
+  }
+  return bad_request("Local path " + std::string(uri) + " cannot be added to user sessions.");
 }
 
 std::string render_candidates(const std::vector<std::string>& candidates) {

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "hearth/server/livy_json.hpp"
+#include "hearth/server/multipart.hpp"
 #include "openapi_json.hpp"
 #include "statement_waits.hpp"
 
@@ -26,6 +27,7 @@ Code status_for(const std::string& code) {
   if (code == "forbidden") return Code::Forbidden;
   if (code == "conflict") return Code::Conflict;
   if (code == "not_implemented") return Code::Not_Implemented;
+  if (code == "artifact_failed") return Code::Bad_Request;
   if (code == "too_large") return Code::Request_Entity_Too_Large;
   if (code == "store_unavailable") return Code::Service_Unavailable;
   return Code::Internal_Server_Error;
@@ -83,6 +85,16 @@ Result<int64_t> statement_id_of(const Request& request) {
 void not_implemented(const Request& request, ResponseWriter& response) {
   send_error(response, make_error("not_implemented", request.resource() +
                                                          " is not supported by this Hearth version yet"));
+}
+
+Result<std::vector<FormPart>> form_parts(const Request& request) {
+  auto type = request.headers().tryGet<Pistache::Http::Header::ContentType>();
+  std::optional<std::string> boundary;
+  if (type) boundary = type->mime().getParam("boundary");
+  if (!boundary) {
+    return make_error("bad_request", "expected a multipart/form-data body with a boundary");
+  }
+  return parse_multipart(request.body(), *boundary);
 }
 
 Result<int64_t> query_int(const Request& request, const std::string& name, int64_t fallback) {
@@ -149,6 +161,39 @@ struct RestServer::Impl {
       }
       return Route::Result::Ok;
     };
+  }
+
+  // POST upload-*: the multipart field `field` is stored and added to the session as `kind`.
+  Route::Handler upload(std::string field, std::string kind, std::string missing) {
+    return guard([this, field, kind, missing](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto parts = form_parts(request);
+      if (!parts) return send_error(response, parts.error());
+      auto part = std::find_if(parts->begin(), parts->end(),
+                               [&](const FormPart& p) { return p.name == field; });
+      if (part == parts->end()) return send_error(response, make_error("bad_request", missing));
+      auto uri = sessions.store_upload(*id, part->filename.value_or(field), part->data);
+      if (!uri) return send_error(response, uri.error());
+      auto added = sessions.add_artifact(*id, kind, *uri);
+      if (!added) return send_error(response, added.error());
+      response.send(Code::Ok);
+    });
+  }
+
+  // POST add-*: {"uri": …} added to the session as `kind`.
+  Route::Handler add(std::string kind) {
+    return guard([this, kind](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto uri = parse_add_artifact(request.body());
+      if (!uri) return send_error(response, uri.error());
+      auto allowed = check_artifact_uri(*uri, options.local_dir_whitelist);
+      if (!allowed) return send_error(response, allowed.error());
+      auto added = sessions.add_artifact(*id, kind, *allowed);
+      if (!added) return send_error(response, added.error());
+      response.send(Code::Ok);
+    });
   }
 
   void routes() {
@@ -301,11 +346,16 @@ struct RestServer::Impl {
     }));
 
     // Livy endpoints Hearth does not serve yet answer a clear error rather than a bare 404.
+    // Artifacts: uploads (multipart) are stored by the server; add-* take a URI.
+    Post(router, "/sessions/:id/upload-jar", upload("jar", "jar", "No jar sent!"));
+    Post(router, "/sessions/:id/upload-pyfile", upload("file", "pyfile", "No file sent!"));
+    Post(router, "/sessions/:id/upload-file", upload("file", "file", "No file sent!"));
+    Post(router, "/sessions/:id/add-jar", add("jar"));
+    Post(router, "/sessions/:id/add-pyfile", add("pyfile"));
+    Post(router, "/sessions/:id/add-file", add("file"));
+
     for (const char* path : {"/sessions/:id/submit-job", "/sessions/:id/run-job",
-                             "/sessions/:id/jobs/:jobid/cancel", "/sessions/:id/upload-jar",
-                             "/sessions/:id/upload-pyfile", "/sessions/:id/upload-file",
-                             "/sessions/:id/add-jar", "/sessions/:id/add-pyfile",
-                             "/sessions/:id/add-file", "/batches"}) {
+                             "/sessions/:id/jobs/:jobid/cancel", "/batches"}) {
       Post(router, path, guard(not_implemented));
     }
     for (const char* path : {"/sessions/:id/jobs/:jobid", "/batches", "/batches/:id",

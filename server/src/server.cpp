@@ -125,6 +125,7 @@ int run(const ServerConfig& config) {
   settings.state_retain = must(config.get_duration("session-state-retain"));
   settings.gc_interval = must(config.get_duration("gc-interval"));
   settings.max_starting = static_cast<std::size_t>(must(config.get_int("max-starting-sessions")));
+  settings.artifact_timeout = must(config.get_duration("artifact-timeout"));
 
   session::SessionManager manager(store, settings);
 
@@ -134,6 +135,13 @@ int run(const ServerConfig& config) {
   rest.threads = must(config.get_int("rest-threads"));
   rest.version = HEARTH_LIVY_API_VERSION "-hearth-" HEARTH_VERSION;
   rest.csrf_protection = must(config.get_bool("csrf-protection"));
+  rest.max_request_bytes = static_cast<std::size_t>(must(config.get_int("max-request-mib"))) << 20;
+  for (std::string_view rest_dirs = config.get("local-dir-whitelist"); !rest_dirs.empty();) {
+    auto comma = rest_dirs.find(',');
+    std::string dir(rest_dirs.substr(0, comma));
+    if (!dir.empty()) rest.local_dir_whitelist.push_back(dir);
+    rest_dirs = comma == std::string_view::npos ? std::string_view() : rest_dirs.substr(comma + 1);
+  }
   RestServer server(manager, rest);
   manager.start();
   if (auto started = server.start(); !started) throw std::runtime_error(started.error().message);

@@ -420,6 +420,8 @@ Result<void> SessionManager::stop_driver(int64_t session_id, bool remove) {
   }
   if (!driver_id.empty()) (void)store_.delete_driver(driver_id);
   if (live) std::filesystem::remove(live->secret_file);
+  std::error_code ignored;
+  std::filesystem::remove_all(settings_.data_dir / "artifacts" / std::to_string(session_id), ignored);
   // `live` and `process` are released here, outside the lock: the last owner of the process
   // joins its supervisor thread, which may be waiting for the lock in the exit callback.
   return Ok{};
@@ -512,6 +514,51 @@ Result<std::vector<std::string>> SessionManager::complete(int64_t session_id, st
   auto answer = std::move(completions_[request_id]);
   completions_.erase(request_id);
   return answer.value_or(std::vector<std::string>{});
+}
+
+Result<std::string> SessionManager::store_upload(int64_t session_id, std::string_view filename,
+                                                 std::string_view data) {
+  auto session = get_session(session_id);
+  if (!session) return session.error();
+  // Only the last path component of the client's name, so an upload cannot leave its directory.
+  std::string name = std::filesystem::path(std::string(filename)).filename().string();
+  if (name.empty() || name == "." || name == "..") name = "upload";
+  auto dir = settings_.data_dir / "artifacts" / std::to_string(session_id) / new_driver_id();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return make_error("artifact_failed", "cannot create " + dir.string() + ": " + ec.message());
+  auto path = dir / name;
+  std::ofstream out(path, std::ios::binary);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  out.close();
+  if (!out) return make_error("artifact_failed", "cannot write " + path.string());
+  return "file://" + path.string();
+}
+
+Result<void> SessionManager::add_artifact(int64_t session_id, std::string kind, std::string uri) {
+  std::unique_lock lock(mutex_);
+  auto session = store_.get_session(session_id);
+  if (!session) return session.error();
+  if (!session->has_value()) return not_found(session_id);
+  auto it = live_.find(session_id);
+  if (it == live_.end() || !it->second->opened || !is_active((*session)->state) ||
+      (*session)->state == SessionState::kError) {
+    return make_error("session_not_active", "requirement failed: Session isn't active.");
+  }
+  it->second->last_activity_ms = it->second->last_request_ms = now_ms();
+  const int64_t request_id = next_request_id_++;
+  protocol::AddArtifact request{session_id, request_id, std::move(kind), std::move(uri)};
+  if (auto sent = channel_->send(it->second->driver_id, std::move(request)); !sent) {
+    return make_error("session_not_active", "the session's driver is not connected");
+  }
+  artifact_answers_[request_id] = std::nullopt;
+  artifact_cv_.wait_for(lock, settings_.artifact_timeout,
+                        [&] { return artifact_answers_[request_id].has_value(); });
+  auto answer = std::move(artifact_answers_[request_id]);
+  artifact_answers_.erase(request_id);
+  if (!answer) return make_error("artifact_failed", "the driver did not confirm the artifact in time");
+  if (*answer) return make_error("artifact_failed", **answer);
+  return Ok{};
 }
 
 // Keeps the last `retained_statements` statements, as Livy's driver does; only finished ones
@@ -692,6 +739,13 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
     if (auto it = completions_.find(completion->request_id); it != completions_.end()) {
       it->second = std::move(completion->candidates);
       completion_cv_.notify_all();
+    }
+    return;
+  }
+  if (auto* added = std::get_if<protocol::ArtifactAdded>(&message)) {
+    if (auto it = artifact_answers_.find(added->request_id); it != artifact_answers_.end()) {
+      it->second = std::move(added->error);
+      artifact_cv_.notify_all();
     }
     return;
   }

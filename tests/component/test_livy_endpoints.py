@@ -104,8 +104,7 @@ def test_completion_validates_and_answers_empty_before_the_driver_is_up(hearth, 
 
 @pytest.mark.parametrize("method, path", [
     ("post", "/sessions/{id}/submit-job"), ("post", "/sessions/{id}/run-job"),
-    ("get", "/sessions/{id}/jobs/1"), ("post", "/sessions/{id}/upload-jar"),
-    ("post", "/sessions/{id}/add-jar"), ("get", "/batches"), ("post", "/batches"),
+    ("get", "/sessions/{id}/jobs/1"), ("get", "/batches"), ("post", "/batches"),
 ])
 def test_endpoints_not_served_yet_answer_a_clear_error(hearth, method, path):
     r = getattr(hearth, method)(path.format(id=0))

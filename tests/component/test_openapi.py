@@ -51,7 +51,8 @@ def server_routes():
     source = REST_SERVER_CPP.read_text()
     call = r"\b(Get|Post|Delete|Put|Patch|Head|Options)\(router,\s*"
     routes, not_served = set(), set()
-    literal = re.findall(call + r'"([^"]+)",\s*guard\((\w*)', source)
+    # A route's handler is guard(<name>...) or one of the handler factories upload(...)/add(...).
+    literal = re.findall(call + r'"([^"]+)",\s*(?:guard\((\w*)|(?:upload|add)\()', source)
     for method, path, handler in literal:
         routes.add((method.lower(), path))
         if handler == "not_implemented":

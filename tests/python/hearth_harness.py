@@ -75,7 +75,9 @@ class HearthServer:
             raise AssertionError("HEARTH_SERVER is not set (run the tests through ctest)")
         self.data_dir = tempfile.mkdtemp(prefix="hearth-test-data-")
         args = [HEARTH_SERVER, "--port", "0", "--data-dir", self.data_dir,
-                "--driver-idle-timeout", "3m", "--driver-stop-timeout", "20s"]
+                "--driver-idle-timeout", "3m", "--driver-stop-timeout", "20s",
+                # A smaller body limit than the default (100 MiB), so tests can cross it cheaply.
+                "--max-request-mib", "16"]
         if redis_url:
             args += ["--redis", redis_url]
         if HEARTH_AGENT_JAR:

@@ -35,6 +35,13 @@ struct CompletionRequest {
 Result<CompletionRequest> parse_completion(std::string_view body);
 std::string render_candidates(const std::vector<std::string>& candidates);
 
+// The {"uri": …} body of add-jar, add-pyfile and add-file.
+Result<std::string> parse_add_artifact(std::string_view body);
+// Which artifact URIs a client may add (Livy's livy.file.local-dir-whitelist): remote schemes
+// pass; a local path (file: or absolute, no scheme) only below a whitelisted directory.
+// Returns the URI to hand to Spark.
+Result<std::string> check_artifact_uri(std::string_view uri, const std::vector<std::string>& whitelist);
+
 std::string render_session(const session::SessionRecord& session,
                            const std::vector<std::string>& log_tail);
 std::string render_session_list(int64_t from, int64_t total,

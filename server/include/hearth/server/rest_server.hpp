@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hearth/protocol/result.hpp"
 #include "hearth/session/session_manager.hpp"
@@ -16,6 +17,7 @@ struct RestOptions {
   std::size_t max_request_bytes = 16u << 20;  // larger bodies are answered 413
   std::string version = "0.0.0";
   bool csrf_protection = false;               // require X-Requested-By on non-GET requests
+  std::vector<std::string> local_dir_whitelist;  // where add-* may take file: URIs from
 };
 
 // The Livy-compatible REST API on Pistache. Handlers run on Pistache's worker threads and call

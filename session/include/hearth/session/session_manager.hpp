@@ -39,6 +39,7 @@ struct SessionManagerSettings {
   std::chrono::milliseconds state_retain{600'000};
   std::chrono::milliseconds gc_interval{10'000};
   std::size_t max_starting = 100;                 // sessions starting at once
+  std::chrono::milliseconds artifact_timeout{120'000};  // how long adding an artifact may take
 };
 
 // Owns the life of sessions: launches one driver per session, talks to drivers over the driver
@@ -101,6 +102,15 @@ class SessionManager : private DriverChannel::Listener {
   // driver or the driver does not answer in time.
   Result<std::vector<std::string>> complete(int64_t session_id, std::string kind, std::string code,
                                             int64_t cursor);
+
+  // Stores an uploaded artifact under <data_dir>/artifacts/<session>/ and returns its file: URI.
+  // The directory goes with the session.
+  Result<std::string> store_upload(int64_t session_id, std::string_view filename,
+                                   std::string_view data);
+  // Adds an artifact (kind: jar, pyfile, file, archive) to the session's driver and waits for
+  // it (up to settings.artifact_timeout). "session_not_active" when the session has no running
+  // driver; "artifact_failed" with the driver's reason when Spark refused it.
+  Result<void> add_artifact(int64_t session_id, std::string kind, std::string uri);
   Result<std::vector<StatementRecord>> list_statements(int64_t session_id);
 
  private:
@@ -150,8 +160,11 @@ class SessionManager : private DriverChannel::Listener {
   // Completion requests waiting for the driver's answer, by request id. Guarded by mutex_;
   // completion_cv_ is notified when an answer arrives.
   std::condition_variable completion_cv_;
+  std::condition_variable artifact_cv_;
   int64_t next_request_id_ = 1;
   std::map<int64_t, std::optional<std::vector<std::string>>> completions_;
+  // add_artifact requests waiting for the driver: request id → (answered, error).
+  std::map<int64_t, std::optional<std::optional<std::string>>> artifact_answers_;
 
   // Since when each finished session has been seen finished (for state_retain). Guarded by mutex_.
   std::map<int64_t, int64_t> finished_since_ms_;
