@@ -74,10 +74,12 @@ class HearthServer:
         if not HEARTH_SERVER:
             raise AssertionError("HEARTH_SERVER is not set (run the tests through ctest)")
         self.data_dir = tempfile.mkdtemp(prefix="hearth-test-data-")
+        # Files tests hand to add-jar/add-pyfile/add-file by file: URI must live here.
+        self.shared_dir = tempfile.mkdtemp(prefix="hearth-test-shared-")
         args = [HEARTH_SERVER, "--port", "0", "--data-dir", self.data_dir,
                 "--driver-idle-timeout", "3m", "--driver-stop-timeout", "20s",
                 # A smaller body limit than the default (100 MiB), so tests can cross it cheaply.
-                "--max-request-mib", "16"]
+                "--max-request-mib", "16", "--local-dir-whitelist", self.shared_dir]
         if redis_url:
             args += ["--redis", redis_url]
         if HEARTH_AGENT_JAR:
@@ -123,6 +125,7 @@ class HearthServer:
             code = self.proc.returncode
         self._reader.join(timeout=10)
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        shutil.rmtree(self.shared_dir, ignore_errors=True)
         return code
 
     # REST helpers: thin wrappers that keep tests readable.
