@@ -12,9 +12,13 @@ Protocol, one JSON object per line each way; the first line the worker writes is
       -> no answer; interrupts statement N if it is the one running (KeyboardInterrupt)
   {"op": "complete", "id": K, "code": "...", "cursor": C}
       -> {"op": "complete", "id": K, "candidates": [...]}
+  {"op": "add_path", "path": "...", "include": "name.zip"?}
+      -> no answer; puts path on sys.path (a session's pyfile: its directory, or a package file)
+         and include (a package's file name) on the executors' Python path, as addPyFile does
 
 Threads: a reader thread reads stdin and hands executes to the main thread (which runs user code,
-so that signals and KeyboardInterrupt land there), handles cancels itself and hands completions to
+so that signals and KeyboardInterrupt land there), handles cancels and add_paths itself (a
+statement after an add_path always sees the path; one running may see it) and hands completions to
 a completion thread, so neither waits for a running statement. The worker exits at the end of
 stdin. Anything else goes to stderr, the driver log.
 
@@ -26,6 +30,7 @@ import ast
 import base64
 import datetime
 import decimal
+import importlib
 import io
 import json
 import keyword
@@ -441,6 +446,20 @@ def complete(namespace, code, cursor):
     return sorted(names)[:MAX_CANDIDATES]
 
 
+def add_path(namespace, path, include):
+    """A pyfile of the session: path first on sys.path after the script's directory (where
+    pyspark's addPyFile puts it); a package's file name also into sc._python_includes, which
+    pyspark sends with every Python function so that executors put it on their path too (the
+    agent has sc.addFile'd it, so executors have it in their SparkFiles directory)."""
+    if isinstance(path, str) and path and path not in sys.path:
+        sys.path.insert(1, path)
+    sc = namespace.get("sc")
+    includes = getattr(sc, "_python_includes", None)
+    if isinstance(include, str) and include and includes is not None and include not in includes:
+        includes.append(include)
+    importlib.invalidate_caches()
+
+
 class Answers:
     """The protocol's stdout, shared by the main and the completion thread."""
 
@@ -455,9 +474,9 @@ class Answers:
             self.proto_out.flush()
 
 
-def read_requests(proto_in, executes, completions):
+def read_requests(namespace, proto_in, executes, completions):
     """The reader thread: executes to the main thread, completions to the completion thread,
-    cancels handled here. None on both queues at the end of stdin."""
+    cancels and add_paths handled here. None on both queues at the end of stdin."""
     try:
         for line in proto_in:
             try:
@@ -472,6 +491,11 @@ def read_requests(proto_in, executes, completions):
                 completions.put(request)
             elif op == "cancel":
                 USER.cancel(request.get("statement_id"))
+            elif op == "add_path":
+                try:
+                    add_path(namespace, request.get("path"), request.get("include"))
+                except Exception as exc:  # never ends the reader
+                    log("add_path %r failed: %r" % (request.get("path"), exc))
             else:
                 log("unknown request %r" % (op,))
     finally:
@@ -531,7 +555,7 @@ def main():
     answers = Answers(proto_out)
     executes = queue.Queue()
     completions = queue.Queue()
-    threading.Thread(target=read_requests, args=(proto_in, executes, completions),
+    threading.Thread(target=read_requests, args=(namespace, proto_in, executes, completions),
                      name="hearth-reader", daemon=True).start()
     threading.Thread(target=serve_completions, args=(namespace, completions, answers),
                      name="hearth-completer", daemon=True).start()

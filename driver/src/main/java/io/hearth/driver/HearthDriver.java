@@ -86,6 +86,8 @@ public final class HearthDriver implements Channel.Listener {
   private static final long kProgressIntervalMs = 250;
   private static final int kCompletionThreads = 4;
   private static final int kMaxQueuedCompletions = 256;
+  private static final int kArtifactThreads = 2;
+  private static final int kMaxQueuedArtifacts = 1024;
 
   private final Options options;
   private final String secret;
@@ -111,6 +113,15 @@ public final class HearthDriver implements Channel.Listener {
   private final ThreadPoolExecutor completer = new ThreadPoolExecutor(kCompletionThreads,
       kCompletionThreads, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(kMaxQueuedCompletions), r -> {
         Thread t = new Thread(r, "hearth-complete");
+        t.setDaemon(true);
+        return t;
+      });
+  // add_artifact requests: off the channel thread and beside the session queues (a remote jar
+  // is fetched first, which may take a while). One at a time per session (Session's lock), so
+  // a session's pyfiles land on its path in the order added.
+  private final ThreadPoolExecutor artifacts = new ThreadPoolExecutor(kArtifactThreads,
+      kArtifactThreads, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(kMaxQueuedArtifacts), r -> {
+        Thread t = new Thread(r, "hearth-artifact");
         t.setDaemon(true);
         return t;
       });
@@ -236,6 +247,8 @@ public final class HearthDriver implements Channel.Listener {
       }
     } else if (message instanceof Message.Complete m) {
       complete(m);
+    } else if (message instanceof Message.AddArtifact m) {
+      addArtifact(m);
     } else if (message instanceof Message.Shutdown) {
       shuttingDown.set(true);
       control.execute(this::shutdown);
@@ -277,6 +290,35 @@ public final class HearthDriver implements Channel.Listener {
     }
   }
 
+  /**
+   * Answers an add_artifact on an artifact thread; every add_artifact gets one artifact_added,
+   * with the exception's toString as error when it fails.
+   */
+  private void addArtifact(Message.AddArtifact m) {
+    Session s = sessions.get(m.sessionId());
+    if (s == null) {
+      channel.send(new Message.ArtifactAdded(m.sessionId(), m.requestId(),
+          "no session " + m.sessionId() + " on this driver"));
+      return;
+    }
+    try {
+      artifacts.execute(() -> {
+        String error = null;
+        try {
+          s.addArtifact(m.kind(), m.uri());
+        } catch (Throwable t) {
+          System.err.println("hearth: session " + m.sessionId() + ": adding " + m.kind() + " "
+              + m.uri() + " failed: " + t);
+          error = String.valueOf(t);
+        }
+        channel.send(new Message.ArtifactAdded(m.sessionId(), m.requestId(), error));
+      });
+    } catch (RejectedExecutionException e) {
+      channel.send(new Message.ArtifactAdded(m.sessionId(), m.requestId(),
+          "the driver is busy adding " + kMaxQueuedArtifacts + " artifacts; try again"));
+    }
+  }
+
   private void unknownSession(long id) {
     channel.send(new Message.Error("unknown_session", "no session " + id + " on this driver"));
   }
@@ -293,6 +335,7 @@ public final class HearthDriver implements Channel.Listener {
     channel.send(new Message.DriverState("stopping", null, null, null));
     timer.shutdownNow();
     completer.shutdownNow();
+    artifacts.shutdownNow();
     gateway.stop();
     try {
       spark.join().stop();

@@ -170,6 +170,28 @@ final class PythonWorker implements Interpreter {
     }
   }
 
+  /**
+   * Puts a pyfile's path on the running worker's sys.path (the worker does it on its reader
+   * thread, also while a statement runs, before it reads the next request). Without a running
+   * worker nothing happens: a worker takes the session's paths when it starts. Never blocks
+   * for long.
+   */
+  void addPythonPath(Artifacts.PythonPath path) throws IOException {
+    Running r = running;
+    if (r != null && r.process.isAlive()) {
+      r.write(addPathRequest(path));
+    }
+  }
+
+  private static ObjectNode addPathRequest(Artifacts.PythonPath path) {
+    ObjectNode request = Codec.mapper().createObjectNode();
+    request.put("op", "add_path").put("path", path.path());
+    if (path.include() != null) {
+      request.put("include", path.include());
+    }
+    return request;
+  }
+
   @Override
   public void close() {
     closed = true;
@@ -240,6 +262,11 @@ final class PythonWorker implements Interpreter {
     Thread reader = new Thread(() -> routeReplies(r), "hearth-python-out-" + session.id());
     reader.setDaemon(true);
     reader.start();
+    // The session's pyfiles, before any statement is written (after `running` is set, so a
+    // pyfile added meanwhile is written by addPythonPath if this list misses it).
+    for (Artifacts.PythonPath path : session.pythonPaths()) {
+      r.write(addPathRequest(path));
+    }
     return r;
   }
 

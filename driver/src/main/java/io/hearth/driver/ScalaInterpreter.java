@@ -7,13 +7,16 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.Writer;
+import java.net.URL;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
@@ -47,6 +50,12 @@ import scala.tools.nsc.interpreter.shell.ReplReporterImpl;
  * evalue its first line, traceback the other lines; an exception of the code gives ename the
  * exception's class, evalue its message, traceback the REPL's stack lines.
  *
+ * <p>Jars added to the session (add_artifact) go on this REPL's class path: its own runtime
+ * class loader and its compiler's class path ({@code IMain.addUrlsToClassPath}, what the REPL's
+ * {@code :require} does; Livy's addJar does the same), when the REPL starts and before each
+ * statement, so the statement after an add_artifact can import the jar's classes. Each session
+ * has its own REPL and so its own loader: two sessions can use two versions of one jar.
+ *
  * <p>Threads: execute runs on the session thread (the code runs on it too, so a cancel
  * interrupts that thread); complete runs on a completion thread beside it, using the REPL's
  * presentation compiler (a separate compiler instance) as Livy does; close from anywhere.
@@ -65,6 +74,7 @@ final class ScalaInterpreter implements Interpreter {
   private String startError; // guarded by startLock
   private volatile boolean closed;
   private volatile long cancelledStatement = -1;
+  private final Set<String> appliedJars = new HashSet<>(); // guarded by itself
 
   ScalaInterpreter(Session session) {
     this.session = session;
@@ -94,6 +104,7 @@ final class ScalaInterpreter implements Interpreter {
       return Outputs.error(statementId, "InterpreterError", "Fail to start interpreter:\n" + e.getMessage(),
           List.of());
     }
+    applyJars(repl);
     SparkSession spark = session.sparkSession();
     SparkContext sc = spark.sparkContext();
     // Local properties belong to this (the session's) thread, on which the REPL runs the code.
@@ -146,6 +157,30 @@ final class ScalaInterpreter implements Interpreter {
       }
     }
     return Outputs.ok(statementId, "text/plain", TextNode.valueOf(text.toString()));
+  }
+
+  /**
+   * Puts the session's jars not yet on the REPL's class path on it: its runtime class loader
+   * (this REPL's own, so two sessions can load two versions of a class) and its compiler's
+   * class path, as the REPL's :require does. Runs on the session thread before a statement, or
+   * while the REPL starts, never while the compiler compiles a statement. A jar that fails is
+   * logged and skipped (add_artifact checked it is a readable jar).
+   */
+  private void applyJars(IMain repl) {
+    synchronized (appliedJars) {
+      for (URL jar : session.jars()) {
+        if (!appliedJars.add(jar.toString())) {
+          continue;
+        }
+        try {
+          repl.addUrlsToClassPath(scala.jdk.javaapi.CollectionConverters.asScala(List.of(jar)).toList());
+          System.err.println("hearth: session " + session.id() + ": " + jar + " on the Scala class path");
+        } catch (Throwable t) {
+          System.err.println("hearth: session " + session.id() + ": adding " + jar
+              + " to the Scala REPL failed: " + t);
+        }
+      }
+    }
   }
 
   @Override
@@ -322,6 +357,9 @@ final class ScalaInterpreter implements Interpreter {
           throw new IllegalStateException("'" + line + "' failed: " + output.text());
         }
       }
+      // The jars the session got before its REPL existed; only now, as the REPL's runtime
+      // class loader is made by its first statement.
+      applyJars(repl);
     } finally {
       Thread.currentThread().setContextClassLoader(saved);
       output.reset();

@@ -2,12 +2,14 @@ package io.hearth.driver;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.net.URL;
 import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -26,7 +28,8 @@ import org.apache.spark.sql.SparkSession;
  *
  * <p>Threads: {@link #submit} and {@link #cancel} are called by the channel thread,
  * {@link #reportProgress} and the cancel repeats by the driver's timer thread, {@link #complete}
- * by a completion thread, {@link #close} by the control thread; statements run on the session's
+ * by a completion thread, {@link #addArtifact} by an artifact thread, {@link #close} by the
+ * control thread; statements run on the session's
  * thread. The queue and the running statement are guarded by {@code lock}; every
  * statement_update is sent while holding it, so the channel receives a statement's updates in
  * order and never a progress update after its final one.
@@ -74,6 +77,11 @@ final class Session {
   private volatile boolean closed;
   private volatile boolean busy;
   private SparkSession spark; // guarded by this
+  // add_artifact's results, in the order added; interpreters apply them when they start (and
+  // the Scala REPL before each statement, the Python worker at once).
+  private final Object artifactLock = new Object(); // one add_artifact of the session at a time
+  private final List<URL> jars = new CopyOnWriteArrayList<>();
+  private final List<Artifacts.PythonPath> pythonPaths = new CopyOnWriteArrayList<>();
 
   Session(long id, String kind, CompletableFuture<SparkSession> rootSpark, Channel channel,
       PythonGateway gateway, ScheduledExecutorService timer) {
@@ -281,6 +289,54 @@ final class Session {
     int points = code.codePointCount(0, code.length());
     int offset = code.offsetByCodePoints(0, (int) Math.max(0, Math.min(cursor, points)));
     return interpreter.complete(code, offset, kCompleteTimeoutMs);
+  }
+
+  /**
+   * add_artifact: adds the artifact to the SparkContext and to this session's interpreters
+   * (a jar to the Scala REPL's class path, a pyfile to the Python worker's sys.path), now if
+   * they exist, else when they start. Does not wait for the statement queue: the Python worker
+   * takes the path at once (beside a running statement), the Scala REPL takes a jar right
+   * before its next statement (its compiler must not change while it compiles). Blocks an
+   * artifact thread (a remote jar is fetched); throws on failure.
+   */
+  void addArtifact(String kind, String uri) throws Exception {
+    if (closed) {
+      throw new IllegalStateException("session " + id + " is closed");
+    }
+    SparkContext sc = sparkSession().sparkContext();
+    synchronized (artifactLock) {
+      switch (kind) {
+        case "jar" -> {
+          URL jar = Artifacts.addJar(sc, id, uri);
+          if (jars.stream().noneMatch(j -> j.toString().equals(jar.toString()))) { // not URL.equals: it resolves hosts
+            jars.add(jar);
+          }
+        }
+        case "pyfile" -> {
+          Artifacts.PythonPath path = Artifacts.addPyFile(sc, uri);
+          if (!pythonPaths.contains(path)) {
+            pythonPaths.add(path);
+          }
+          if (interpreters.get("pyspark") instanceof PythonWorker worker) {
+            worker.addPythonPath(path);
+          }
+        }
+        case "file" -> Artifacts.addFile(sc, uri);
+        case "archive" -> Artifacts.addArchive(sc, uri);
+        default -> throw new IllegalArgumentException("unknown artifact kind '" + kind + "'");
+      }
+    }
+    System.err.println("hearth: session " + id + ": added " + kind + " " + uri);
+  }
+
+  /** The local jars added to this session, in order (for its Scala REPL's class path). */
+  List<URL> jars() {
+    return List.copyOf(jars);
+  }
+
+  /** The pyfiles' paths of this session, in order (for its Python worker's sys.path). */
+  List<Artifacts.PythonPath> pythonPaths() {
+    return List.copyOf(pythonPaths);
   }
 
   /**
