@@ -86,6 +86,17 @@ void write_list(Writer& w, const std::vector<std::string>& items) {
   w.EndArray();
 }
 
+// One JSON object: `fill` writes its members.
+template <typename Fill>
+std::string json_object(Fill fill) {
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  fill(w);
+  w.EndObject();
+  return b.GetString();
+}
+
 }  // namespace
 
 std::optional<std::string> normalize_session_kind(std::string_view kind) {
@@ -226,47 +237,44 @@ Result<StatementRequest> parse_create_statement(std::string_view body) {
 }
 
 std::string render_session(const session::SessionRecord& s, const std::vector<std::string>& log_tail) {
-  rapidjson::StringBuffer b;
-  Writer w(b);
   const auto& r = s.request;
-  w.StartObject();
-  w.Key("id"); w.Int64(s.id);
-  w.Key("name"); write_optional(w, r.name);
-  w.Key("appId"); write_optional(w, s.app_id);
-  w.Key("owner"); write_optional(w, s.owner);
-  // Impersonation is not enabled (as in Livy's default), so the proxy user is not in effect.
-  w.Key("proxyUser"); w.Null();
-  w.Key("state"); write_string(w, session::to_string(s.state));
-  w.Key("kind"); write_string(w, r.kind);
-  w.Key("appInfo");
-  w.StartObject();
-  w.Key("driverLogUrl"); w.Null();
-  w.Key("sparkUiUrl"); write_optional(w, s.spark_ui_url);
-  w.Key("executorLogUrls"); w.Null();
-  w.EndObject();
-  w.Key("log"); write_list(w, log_tail);
-  w.Key("ttl"); write_optional(w, r.ttl);
-  w.Key("idleTimeout"); write_optional(w, r.idle_timeout);
-  w.Key("driverMemory"); write_optional(w, r.driver_memory);
-  w.Key("driverCores"); w.Int64(r.driver_cores.value_or(0));
-  w.Key("executorMemory"); write_optional(w, r.executor_memory);
-  w.Key("executorCores"); w.Int64(r.executor_cores.value_or(0));
-  w.Key("conf");
-  w.StartObject();
-  for (const auto& [k, v] : r.conf) {
-    write_string(w, k);
-    write_string(w, v);
-  }
-  w.EndObject();
-  w.Key("archives"); write_list(w, r.archives);
-  w.Key("files"); write_list(w, r.files);
-  w.Key("heartbeatTimeoutInSecond"); w.Int64(r.heartbeat_timeout_s);
-  w.Key("jars"); write_list(w, r.jars);
-  w.Key("numExecutors"); w.Int64(r.num_executors.value_or(0));
-  w.Key("pyFiles"); write_list(w, r.py_files);
-  w.Key("queue"); write_optional(w, r.queue);
-  w.EndObject();
-  return b.GetString();
+  return json_object([&](Writer& w) {
+    w.Key("id"); w.Int64(s.id);
+    w.Key("name"); write_optional(w, r.name);
+    w.Key("appId"); write_optional(w, s.app_id);
+    w.Key("owner"); write_optional(w, s.owner);
+    // Impersonation is not enabled (as in Livy's default), so the proxy user is not in effect.
+    w.Key("proxyUser"); w.Null();
+    w.Key("state"); write_string(w, session::to_string(s.state));
+    w.Key("kind"); write_string(w, r.kind);
+    w.Key("appInfo");
+    w.StartObject();
+    w.Key("driverLogUrl"); w.Null();
+    w.Key("sparkUiUrl"); write_optional(w, s.spark_ui_url);
+    w.Key("executorLogUrls"); w.Null();
+    w.EndObject();
+    w.Key("log"); write_list(w, log_tail);
+    w.Key("ttl"); write_optional(w, r.ttl);
+    w.Key("idleTimeout"); write_optional(w, r.idle_timeout);
+    w.Key("driverMemory"); write_optional(w, r.driver_memory);
+    w.Key("driverCores"); w.Int64(r.driver_cores.value_or(0));
+    w.Key("executorMemory"); write_optional(w, r.executor_memory);
+    w.Key("executorCores"); w.Int64(r.executor_cores.value_or(0));
+    w.Key("conf");
+    w.StartObject();
+    for (const auto& [k, v] : r.conf) {
+      write_string(w, k);
+      write_string(w, v);
+    }
+    w.EndObject();
+    w.Key("archives"); write_list(w, r.archives);
+    w.Key("files"); write_list(w, r.files);
+    w.Key("heartbeatTimeoutInSecond"); w.Int64(r.heartbeat_timeout_s);
+    w.Key("jars"); write_list(w, r.jars);
+    w.Key("numExecutors"); w.Int64(r.num_executors.value_or(0));
+    w.Key("pyFiles"); write_list(w, r.py_files);
+    w.Key("queue"); write_optional(w, r.queue);
+  });
 }
 
 namespace {
@@ -296,20 +304,17 @@ std::string render_session_list(int64_t from, int64_t total, const std::vector<s
 }
 
 std::string render_statement(const session::StatementRecord& s) {
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  w.Key("id"); w.Int64(s.id);
-  w.Key("code"); write_string(w, s.code);
-  w.Key("state"); write_string(w, session::to_string(s.state));
-  w.Key("output");
-  if (s.output_json) w.RawValue(s.output_json->data(), s.output_json->size(), rapidjson::kObjectType);
-  else w.Null();
-  w.Key("progress"); w.Double(s.progress);
-  w.Key("started"); w.Int64(s.started_ms);
-  w.Key("completed"); w.Int64(s.completed_ms);
-  w.EndObject();
-  return b.GetString();
+  return json_object([&](Writer& w) {
+    w.Key("id"); w.Int64(s.id);
+    w.Key("code"); write_string(w, s.code);
+    w.Key("state"); write_string(w, session::to_string(s.state));
+    w.Key("output");
+    if (s.output_json) w.RawValue(s.output_json->data(), s.output_json->size(), rapidjson::kObjectType);
+    else w.Null();
+    w.Key("progress"); w.Double(s.progress);
+    w.Key("started"); w.Int64(s.started_ms);
+    w.Key("completed"); w.Int64(s.completed_ms);
+  });
 }
 
 std::string render_statement_list(int64_t total, const std::vector<std::string>& rendered) {
@@ -317,39 +322,30 @@ std::string render_statement_list(int64_t total, const std::vector<std::string>&
 }
 
 std::string render_state(int64_t id, std::string_view state) {
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  w.Key("id"); w.Int64(id);
-  w.Key("state"); write_string(w, state);
-  w.EndObject();
-  return b.GetString();
+  return json_object([&](Writer& w) {
+    w.Key("id"); w.Int64(id);
+    w.Key("state"); write_string(w, state);
+  });
 }
 
 std::string render_log(int64_t id, int64_t from, int64_t total, const std::vector<std::string>& lines) {
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  w.Key("id"); w.Int64(id);
-  w.Key("from"); w.Int64(from);
-  w.Key("total"); w.Int64(total);
-  w.Key("log"); write_list(w, lines);
-  w.EndObject();
-  return b.GetString();
+  return json_object([&](Writer& w) {
+    w.Key("id"); w.Int64(id);
+    w.Key("from"); w.Int64(from);
+    w.Key("total"); w.Int64(total);
+    w.Key("log"); write_list(w, lines);
+  });
 }
 
 std::string render_version(std::string_view version) {
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  w.Key("version"); write_string(w, version);
-  w.Key("user"); w.String("<unknown>");
-  w.Key("revision"); w.String("<unknown>");
-  w.Key("branch"); w.String("<unknown>");
-  w.Key("date"); w.String("<unknown>");
-  w.Key("url"); w.String("<unknown>");
-  w.EndObject();
-  return b.GetString();
+  return json_object([&](Writer& w) {
+    w.Key("version"); write_string(w, version);
+    w.Key("user"); w.String("<unknown>");
+    w.Key("revision"); w.String("<unknown>");
+    w.Key("branch"); w.String("<unknown>");
+    w.Key("date"); w.String("<unknown>");
+    w.Key("url"); w.String("<unknown>");
+  });
 }
 
 Result<CompletionRequest> parse_completion(std::string_view body) {
@@ -424,21 +420,15 @@ Result<std::string> check_artifact_uri(std::string_view uri, const std::vector<s
 }
 
 std::string render_candidates(const std::vector<std::string>& candidates) {
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  w.Key("candidates"); write_list(w, candidates);
-  w.EndObject();
-  return b.GetString();
+  return json_object([&](Writer& w) {
+    w.Key("candidates"); write_list(w, candidates);
+  });
 }
 
 std::string render_message(std::string_view message) {
-  rapidjson::StringBuffer b;
-  Writer w(b);
-  w.StartObject();
-  w.Key("msg"); write_string(w, message);
-  w.EndObject();
-  return b.GetString();
+  return json_object([&](Writer& w) {
+    w.Key("msg"); write_string(w, message);
+  });
 }
 
 }  // namespace hearth::server

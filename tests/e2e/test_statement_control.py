@@ -66,9 +66,13 @@ def test_a_queued_statement_is_cancelled_at_once(session):
     assert "NameError" in str(session.run("queued_ran")["output"])
 
 
-def test_progress_moves_between_zero_and_one_while_a_job_runs(session):
+def test_progress_moves_between_zero_and_one_during_a_multi_stage_job(session):
+    # Two stages (a shuffle), each task slow enough for progress to be seen mid-way.
     st = session.submit("import time\n"
-                        "sc.parallelize(range(16), 16).map(lambda x: (time.sleep(0.5), x)[1]).sum()")
+                        "sc.parallelize(range(16), 16)"
+                        ".map(lambda x: (time.sleep(0.3), (x % 2, x))[1])"
+                        ".reduceByKey(lambda a, b: a + b, 4)"
+                        ".map(lambda kv: (time.sleep(0.3), kv)[1]).collect()")
     seen = set()
 
     def finished():
