@@ -1,5 +1,6 @@
 package io.hearth.driver;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 import java.io.IOException;
@@ -19,6 +20,8 @@ import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.apache.spark.SparkContext;
 import org.apache.spark.sql.SparkSession;
@@ -66,6 +69,9 @@ final class ScalaInterpreter implements Interpreter {
   private static final AtomicInteger kNextLineBlock = new AtomicInteger(0);
   private static final int kMaxOutputBytes = 8 * 1024 * 1024;
   private static final int kMaxCandidates = 1000;
+  private static final Pattern kMagicLine = Pattern.compile("%(\\w*)(.*)");
+  private static final Pattern kIdentifier = Pattern.compile("[A-Za-z_$][A-Za-z0-9_$]*");
+  private static final String kMagicTerm = "__hearth_magic";
 
   private final Session session;
   private final OutputBuffer output = new OutputBuffer(kMaxOutputBytes);
@@ -126,6 +132,7 @@ final class ScalaInterpreter implements Interpreter {
    */
   private ObjectNode executeLines(long statementId, IMain repl, String code) {
     StringBuilder text = new StringBuilder();
+    ObjectNode magicData = null; // the data of the last line if it was a magic
     String pending = null;
     for (String line : code.strip().split("\n", -1)) {
       if (cancelledStatement == statementId) {
@@ -134,10 +141,25 @@ final class ScalaInterpreter implements Interpreter {
       if (pending == null && line.isBlank()) {
         continue;
       }
+      Matcher magic = pending == null ? kMagicLine.matcher(line.strip()) : null;
+      if (magic != null && magic.matches()) {
+        ObjectNode result = runMagic(statementId, repl, magic.group(1), magic.group(2).strip());
+        if (!"ok".equals(result.path("status").asText())) {
+          return result;
+        }
+        // As Livy: a magic's data replaces the text so far, and a later line's text replaces it.
+        magicData = (ObjectNode) result.get("data");
+        text.setLength(0);
+        continue;
+      }
       String source = pending == null ? line : pending + "\n" + line;
       output.reset();
       Results.Result result = interpret(repl, source);
       if (result instanceof Results.Success$) {
+        if (magicData != null) {
+          magicData = null;
+          text.setLength(0);
+        }
         text.append(output.text());
         pending = null;
       } else if (result instanceof Results.Incomplete$) {
@@ -156,7 +178,105 @@ final class ScalaInterpreter implements Interpreter {
         return Outputs.error(statementId, "Error", "incomplete statement", List.of());
       }
     }
+    if (magicData != null) {
+      ObjectNode out = Outputs.ok(statementId, "text/plain", TextNode.valueOf(""));
+      out.set("data", magicData);
+      return out;
+    }
     return Outputs.ok(statementId, "text/plain", TextNode.valueOf(text.toString()));
+  }
+
+  /**
+   * Livy's Scala magics, a line {@code %json <expr>} or {@code %table <expr>}: the value of a
+   * name the REPL holds (Livy's valueOfTerm) or else of the expression, evaluated in the REPL as
+   * {@code val __hearth_magic = <expr>}, as JSON ({@link MagicValues}); an RDD as its first 10
+   * elements, a Dataset as its first 1000 rows. The statement output: ok with
+   * {@code {"application/json": …}} or {@code {"application/vnd.livy.table.v1+json": …}}, or an
+   * error: UnknownMagic (as the Python worker words it), NameError for a name that does not
+   * exist (Livy's "Value x does not exist"), the REPL's error for an expression that does not
+   * compile or throws, ValueError "Failed to convert value into a JSON value", TypeError "table
+   * rows have different types" (Livy's).
+   */
+  private ObjectNode runMagic(long statementId, IMain repl, String name, String expr) {
+    if (name.isEmpty()) {
+      return Outputs.error(statementId, "UnknownMagic", "magic command not specified",
+          List.of("UnknownMagic: magic command not specified\n"));
+    }
+    if (!name.equals("json") && !name.equals("table")) {
+      String message = "unknown magic command '" + name + "'";
+      return Outputs.error(statementId, "UnknownMagic", message, List.of("UnknownMagic: " + message + "\n"));
+    }
+    if (expr.isEmpty()) {
+      return Outputs.error(statementId, "NameError", "Value  does not exist", List.of());
+    }
+    boolean isName = kIdentifier.matcher(expr).matches();
+    Object value = null;
+    boolean found = false;
+    if (isName) {
+      scala.Option<Object> term = withReplLoader(repl, () -> {
+        try {
+          return repl.valueOfTerm(expr);
+        } catch (Throwable t) {
+          return scala.Option.empty();
+        }
+      });
+      if (term.isDefined()) {
+        value = term.get();
+        found = true;
+      }
+    }
+    if (!found) {
+      output.reset();
+      Results.Result result = interpret(repl, "val " + kMagicTerm + " = " + expr);
+      if (result instanceof Results.Incomplete$) {
+        return Outputs.error(statementId, "Error", "incomplete statement", List.of());
+      }
+      if (!(result instanceof Results.Success$)) {
+        if (isName && lastExceptionIsNot(repl, output.text())) {
+          return Outputs.error(statementId, "NameError", "Value " + expr + " does not exist", List.of());
+        }
+        return errorOutput(statementId, repl, output.text());
+      }
+      scala.Option<Object> term = withReplLoader(repl, () -> repl.valueOfTerm(kMagicTerm));
+      value = term.isDefined() ? term.get() : null;
+    }
+    Object shown = value;
+    Object rows;
+    try {
+      rows = withReplLoader(repl, () -> MagicValues.materialize(shown));
+    } catch (RuntimeException e) {
+      return Outputs.error(statementId, e);
+    }
+    JsonNode json;
+    try {
+      json = MagicValues.toJson(rows);
+    } catch (MagicValues.NotConvertible | RuntimeException | StackOverflowError e) {
+      return Outputs.error(statementId, "ValueError", "Failed to convert value into a JSON value", List.of());
+    }
+    if (name.equals("json")) {
+      return Outputs.ok(statementId, "application/json", json);
+    }
+    try {
+      return Outputs.ok(statementId, "application/vnd.livy.table.v1+json", MagicValues.table(json));
+    } catch (MagicValues.TypesDoNotMatch e) {
+      return Outputs.error(statementId, "TypeError", e.getMessage(), List.of());
+    }
+  }
+
+  /** True if the failed line's output is a compile error, not an exception the code threw. */
+  private static boolean lastExceptionIsNot(IMain repl, String text) {
+    Throwable thrown = lastException(repl);
+    return thrown == null || !text.startsWith(thrown.getClass().getName());
+  }
+
+  private static <T> T withReplLoader(IMain repl, java.util.function.Supplier<T> body) {
+    ClassLoader saved = Thread.currentThread().getContextClassLoader();
+    try {
+      Thread.currentThread().setContextClassLoader(repl.classLoader());
+      return body.get();
+    } finally {
+      Thread.currentThread().setContextClassLoader(saved);
+    }
   }
 
   /**
