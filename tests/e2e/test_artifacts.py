@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from hearth_harness import scoped_session
+from hearth_harness import ok_text as text, scoped_session
 
 CONF = {"spark.ui.enabled": "false"}
 
@@ -16,12 +16,6 @@ def session(hearth):
                                  "conf": CONF}) as s:
         s.wait_idle()
         yield s
-
-
-def text(statement):
-    assert statement["state"] == "available", statement
-    assert statement["output"]["status"] == "ok", statement["output"]
-    return statement["output"]["data"]["text/plain"]
 
 
 def build_jar(directory, greeting):

@@ -5,13 +5,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
-from hearth_harness import HearthServer, driver_processes, scoped_session, wait_until
+from hearth_harness import HearthServer, command_line, driver_processes, process_name, scoped_session, wait_until
 
 FAST_CONF = {"spark.ui.enabled": "false"}
 
 
 def jvm_of(processes):
-    return next(p for p in processes if "io.hearth.driver.HearthDriver" in p.cmdline())
+    return next(p for p in processes if "io.hearth.driver.HearthDriver" in command_line(p))
 
 
 def test_session_shows_busy_while_a_statement_runs_then_idle(hearth):
@@ -65,13 +65,13 @@ def test_a_driver_exits_by_itself_when_its_server_is_gone_and_redis_keeps_the_re
         wait_until(lambda: server.get(f"/sessions/{sid}/statements/{st['id']}").json()["state"] == "available",
                    120, "the statement")
         processes = driver_processes(name)
-        assert any(p.name().startswith("python") for p in processes)
+        assert any(process_name(p).startswith("python") for p in processes)
     finally:
         server.proc.kill()  # the server dies without stopping its drivers
         server.stop()
     # The driver hears nothing for its idle timeout and exits, taking its Python worker along.
     gone, alive = psutil.wait_procs(processes, timeout=90)
-    assert not alive, f"still running: {[(p.pid, p.name()) for p in alive]}"
+    assert not alive, f"still running: {[(p.pid, process_name(p)) for p in alive]}"
 
     # A new server on the same Redis still knows the session and its finished statement. Without
     # recovery (a later issue) the session whose driver it does not own is reported dead.

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from hearth_harness import scoped_session
+from hearth_harness import error_output as error, ok_data as ok, scoped_session
 
 CONF = {"spark.ui.enabled": "false"}
 TABLE = "application/vnd.livy.table.v1+json"
@@ -16,23 +16,6 @@ def session(hearth):
                                  "conf": CONF}) as s:
         s.wait_idle()
         yield s
-
-
-def ok(statement):
-    assert statement["state"] == "available", statement
-    output = statement["output"]
-    assert output["status"] == "ok", output
-    assert list(output) == ["status", "execution_count", "data"], output
-    assert output["execution_count"] == statement["id"]
-    return output["data"]
-
-
-def error(statement):
-    assert statement["state"] == "available", statement
-    output = statement["output"]
-    assert output["status"] == "error", output
-    assert list(output) == ["status", "execution_count", "ename", "evalue", "traceback"], output
-    return output
 
 
 def test_json_magic_of_a_map(session):

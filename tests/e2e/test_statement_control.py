@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from hearth_harness import scoped_session, wait_until
+from hearth_harness import ok_text as text, scoped_session, wait_until
 
 CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"}
 
@@ -23,12 +23,6 @@ def get_statement(session, statement_id):
 def wait_running(session, statement_id):
     wait_until(lambda: get_statement(session, statement_id)["state"] == "running", 60,
                f"statement {statement_id} to run")
-
-
-def text(statement):
-    assert statement["state"] == "available", statement
-    assert statement["output"]["status"] == "ok", statement["output"]
-    return statement["output"]["data"]["text/plain"]
 
 
 def cancel(session, statement_id):

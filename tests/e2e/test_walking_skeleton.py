@@ -10,7 +10,7 @@ import uuid
 import psutil
 import pytest
 
-from hearth_harness import driver_processes, scoped_session, wait_until
+from hearth_harness import command_line, driver_processes, ok_text, process_name, scoped_session, wait_until
 
 FAST_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}
 
@@ -20,14 +20,6 @@ def pyspark_session(hearth):
     with scoped_session(hearth, {"kind": "pyspark", "name": f"e2e-{uuid.uuid4().hex[:8]}", "conf": FAST_CONF}) as session:
         session.wait_idle()
         yield session
-
-
-def ok_text(statement):
-    assert statement["state"] == "available", statement
-    output = statement["output"]
-    assert output["status"] == "ok", output
-    assert output["execution_count"] == statement["id"]
-    return output["data"]["text/plain"]
 
 
 def test_one_plus_one(pyspark_session):
@@ -111,7 +103,7 @@ def test_statements_submitted_while_starting_wait_then_run_in_order_and_delete_e
         session.wait_idle()
 
         processes = wait_until(lambda: driver_processes(name), 30, "the driver process to be visible")
-        python_workers = [p for p in processes if p.name().startswith("python")]
+        python_workers = [p for p in processes if process_name(p).startswith("python")]
         assert python_workers, "the pyspark statement should have started a Python worker"
         response = session.delete()
         assert response.status_code == 200 and response.json() == {"msg": "deleted"}
@@ -134,6 +126,6 @@ def test_the_driver_secret_reaches_neither_user_code_nor_spark_conf_nor_the_comm
     assert "spark.app.id" in seen_by_user_code  # the probe did read the conf
     assert secret not in seen_by_user_code
     for process in driver_processes(pyspark_session.name):
-        assert secret not in " ".join(process.cmdline())
+        assert secret not in command_line(process)
     # The agent deleted its one-time secret file.
     assert os.listdir(os.path.join(hearth.data_dir, "secrets")) == []

@@ -140,7 +140,9 @@ class HearthServer:
 
 
 def driver_processes(app_name):
-    """The driver JVM started for a session with this (unique) name, and all its descendants."""
+    """The driver JVM started for a session with this (unique) name, and all its living
+    descendants. Zombies are left out: pyspark's daemon reaps its short-lived workers a moment
+    after they exit."""
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmdline = proc.info.get("cmdline") or []
@@ -150,7 +152,54 @@ def driver_processes(app_name):
                 found.extend(proc.children(recursive=True))
             except psutil.NoSuchProcess:
                 pass
-    return found
+    return [p for p in found if process_state(p) not in (None, psutil.STATUS_ZOMBIE)]
+
+
+def process_state(process):
+    """psutil's status of a process, or None once it is gone."""
+    try:
+        return process.status()
+    except psutil.NoSuchProcess:
+        return None
+
+
+def process_name(process):
+    """A process's name; "" once it is gone."""
+    try:
+        return process.name()
+    except psutil.NoSuchProcess:
+        return ""
+
+
+def command_line(process):
+    """A process's command line as one string; "" once it is gone or a zombie."""
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return ""
+
+
+def ok_data(statement):
+    """The data of a statement that finished with Livy's ok output; fails the test otherwise."""
+    assert statement["state"] == "available", statement
+    output = statement["output"]
+    assert output["status"] == "ok", output
+    assert list(output) == ["status", "execution_count", "data"], output
+    assert output["execution_count"] == statement["id"]
+    return output["data"]
+
+
+def ok_text(statement):
+    return ok_data(statement)["text/plain"]
+
+
+def error_output(statement):
+    """Livy's error output of a finished statement (key order included); fails otherwise."""
+    assert statement["state"] == "available", statement
+    output = statement["output"]
+    assert output["status"] == "error", output
+    assert list(output) == ["status", "execution_count", "ename", "evalue", "traceback"], output
+    return output
 
 
 class SessionHandle:
