@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <new>
 #include <optional>
 #include <stdexcept>
@@ -240,7 +241,10 @@ bool write_value(JsonWriter& writer, const rapidjson::Value& root) {
 std::optional<Error> check_keys(const rapidjson::Value& object, std::string_view where,
                                 std::string_view noun,
                                 std::initializer_list<std::string_view> allowed) {
-  std::array<unsigned, 8> seen{};  // the largest body (statement_update) has 7 fields
+  std::array<unsigned, 16> seen{};  // the largest body (job_update) has 9 fields
+  if (allowed.size() > seen.size()) {
+    throw std::logic_error("check_keys: more fields than it can count");  // a bug, not a frame
+  }
   for (const auto& member : object.GetObject()) {
     const std::string_view key = as_view(member.name);
     std::size_t index = 0;
@@ -346,21 +350,72 @@ class BodyReader {
     out.clear();
     out.reserve(value->Size());
     for (const auto& element : value->GetArray()) {
+      if (!element.IsString()) {
+        fail(std::string("field '") + key + "' must be an array of strings, but holds " +
+             std::string(describe(element)));
+        return;
+      }
       out.emplace_back();
       read_string_value(key, element, out.back());
       if (error_) return;
     }
   }
 
+  // An optional array of strings; absent or null reads as an empty vector.
+  void read_optional_string_array(const char* key, std::vector<std::string>& out) {
+    const auto* value = find(key, false);
+    if (value == nullptr || value->IsNull()) {
+      out.clear();
+      return;
+    }
+    read_string_array(key, out);
+  }
+
+  // An object whose values are all strings, each key at most once.
+  void read_string_map(const char* key, std::map<std::string, std::string>& out) {
+    const auto* value = find(key, true);
+    if (value == nullptr) return;
+    if (!value->IsObject()) {
+      fail_type(key, "an object of strings", *value);
+      return;
+    }
+    out.clear();
+    for (const auto& member : value->GetObject()) {
+      const std::string_view name = as_view(member.name);
+      if (!is_valid_utf8(name)) {
+        fail(std::string("field '") + key + "' has a key that is not valid UTF-8");
+        return;
+      }
+      if (!member.value.IsString()) {
+        fail(std::string("field '") + key + "' must be an object of strings, but " +
+             quoted(name) + " is " + std::string(describe(member.value)));
+        return;
+      }
+      std::string text;
+      read_string_value(key, member.value, text);
+      if (error_) return;
+      if (!out.emplace(name, std::move(text)).second) {
+        fail(std::string("field '") + key + "' has the key " + quoted(name) + " more than once");
+        return;
+      }
+    }
+  }
+
   // An optional object, kept as compact JSON text.
   void read_optional_object_json(const char* key, std::optional<std::string>& out) {
     const auto* value = find(key, false);
-    if (value == nullptr || value->IsNull()) {
-      out.reset();
+    if (value != nullptr && !value->IsNull() && !value->IsObject()) {
+      fail_type(key, "an object or null", *value);
       return;
     }
-    if (!value->IsObject()) {
-      fail_type(key, "an object or null", *value);
+    read_optional_json(key, out);
+  }
+
+  // An optional JSON value of any type, kept as compact JSON text; null reads as nullopt.
+  void read_optional_json(const char* key, std::optional<std::string>& out) {
+    const auto* value = find(key, false);
+    if (value == nullptr || value->IsNull()) {
+      out.reset();
       return;
     }
     rapidjson::StringBuffer buffer;
@@ -577,6 +632,43 @@ Result<Message> decode_artifact_added(std::string_view type, const Body& body) {
   return reader.finish(std::move(m));
 }
 
+Result<Message> decode_start_job(std::string_view type, const Body& body) {
+  BodyReader reader(type, body, {"session_id", "job_id", "class_name", "args", "conf", "jar"});
+  StartJob m;
+  reader.read_integer("session_id", m.session_id);
+  reader.read_integer("job_id", m.job_id);
+  reader.read_string("class_name", m.class_name);
+  reader.read_string_array("args", m.args);
+  reader.read_string_map("conf", m.conf);
+  reader.read_optional_string("jar", m.jar);
+  return reader.finish(std::move(m));
+}
+
+Result<Message> decode_job_update(std::string_view type, const Body& body) {
+  BodyReader reader(type, body,
+                    {"session_id", "job_id", "state", "progress", "started", "completed", "result",
+                     "error", "traceback"});
+  JobUpdate m;
+  reader.read_integer("session_id", m.session_id);
+  reader.read_integer("job_id", m.job_id);
+  reader.read_state("state", m.state, {"queued", "running", "succeeded", "failed", "cancelled"});
+  reader.read_fraction("progress", m.progress);
+  reader.read_integer("started", m.started);
+  reader.read_integer("completed", m.completed);
+  reader.read_optional_json("result", m.result_json);
+  reader.read_optional_string("error", m.error);
+  reader.read_optional_string_array("traceback", m.traceback);
+  return reader.finish(std::move(m));
+}
+
+Result<Message> decode_cancel_job(std::string_view type, const Body& body) {
+  BodyReader reader(type, body, {"session_id", "job_id"});
+  CancelJob m;
+  reader.read_integer("session_id", m.session_id);
+  reader.read_integer("job_id", m.job_id);
+  return reader.finish(m);
+}
+
 struct BodyDecoder {
   std::string_view type;
   Result<Message> (*decode)(std::string_view type, const Body& body);
@@ -600,7 +692,13 @@ constexpr std::array<BodyDecoder, std::variant_size_v<Message>> kBodyDecoders{{
     {"completion", decode_completion},
     {"add_artifact", decode_add_artifact},
     {"artifact_added", decode_artifact_added},
+    {"start_job", decode_start_job},
+    {"job_update", decode_job_update},
+    {"cancel_job", decode_cancel_job},
 }};
+
+// Whether a frame of this type may carry "v" = kHandshakeVersion (besides kVersion).
+bool is_handshake_type(std::string_view type) { return type == "hello" || type == "reject"; }
 
 Result<Message> decode_document(std::string_view frame) {
   if (frame.size() > kMaxFrameBytes) {
@@ -626,14 +724,15 @@ Result<Message> decode_document(std::string_view frame) {
 
   // The version first: a frame of a later version may have a different envelope, and
   // "unsupported version" is the useful thing to log about it.
-  const auto version = document.FindMember("v");
-  if (version == document.MemberEnd()) return bad_frame("envelope: missing key 'v'");
-  if (!version->value.IsInt64()) {
+  const auto version_member = document.FindMember("v");
+  if (version_member == document.MemberEnd()) return bad_frame("envelope: missing key 'v'");
+  if (!version_member->value.IsInt64()) {
     return bad_frame("envelope: key 'v' must be an integer, not " +
-                     std::string(describe(version->value)));
+                     std::string(describe(version_member->value)));
   }
-  if (version->value.GetInt64() != kVersion) {
-    return bad_frame("unsupported protocol version " + std::to_string(version->value.GetInt64()) +
+  const int64_t version = version_member->value.GetInt64();
+  if (version != kVersion && version != kHandshakeVersion) {
+    return bad_frame("unsupported protocol version " + std::to_string(version) +
                      " (this peer speaks " + std::to_string(kVersion) + ")");
   }
   if (auto error = check_keys(document, "envelope", "key", {"v", "type", "body"})) {
@@ -653,7 +752,14 @@ Result<Message> decode_document(std::string_view frame) {
   }
   const std::string_view type_name = as_view(type->value);
   for (const auto& decoder : kBodyDecoders) {
-    if (decoder.type == type_name) return decoder.decode(decoder.type, body->value);
+    if (decoder.type != type_name) continue;
+    if (version != kVersion && !is_handshake_type(type_name)) {
+      return bad_frame("unsupported protocol version " + std::to_string(version) + " for " +
+                       quoted(type_name) + " (this peer speaks " + std::to_string(kVersion) +
+                       "; only hello and reject are sent with version " +
+                       std::to_string(kHandshakeVersion) + ")");
+    }
+    return decoder.decode(decoder.type, body->value);
   }
   return bad_frame("unknown message type " + quoted(type_name));
 }
@@ -706,24 +812,10 @@ class BodyWriter {
     integer("session_id", m.session_id);
     integer("statement_id", m.statement_id);
     string("state", m.state);
-    if (!std::isfinite(m.progress)) {
-      throw std::invalid_argument("statement_update: progress must be a finite number");
-    }
-    key("progress");
-    writer_.Double(m.progress);
+    progress("statement_update", m.progress);
     integer("started", m.started);
     integer("completed", m.completed);
-    if (m.output_json) {
-      // Re-parsed rather than copied raw, so a caller's mistake cannot produce a broken frame.
-      rapidjson::Document output;
-      output.Parse<kParseFlags>(m.output_json->data(), m.output_json->size());
-      if (output.HasParseError() || !output.IsObject() ||
-          m.output_json->find('\0') != std::string::npos) {
-        throw std::invalid_argument("statement_update: output_json does not hold a JSON object");
-      }
-      key("output");
-      write_value(writer_, output);
-    }
+    if (m.output_json) json_text("statement_update", "output", *m.output_json, true);
   }
   void operator()(const CloseSession& m) { integer("session_id", m.session_id); }
   void operator()(const Shutdown&) {}
@@ -753,16 +845,70 @@ class BodyWriter {
     integer("request_id", m.request_id);
     optional_string("error", m.error);
   }
+  void operator()(const StartJob& m) {
+    integer("session_id", m.session_id);
+    integer("job_id", m.job_id);
+    string("class_name", m.class_name);
+    string_array("args", m.args);
+    key("conf");
+    writer_.StartObject();
+    for (const auto& [name, value] : m.conf) {
+      write_string(writer_, name, true);
+      write_string(writer_, value);
+    }
+    writer_.EndObject();
+    optional_string("jar", m.jar);
+  }
+  void operator()(const JobUpdate& m) {
+    integer("session_id", m.session_id);
+    integer("job_id", m.job_id);
+    string("state", m.state);
+    progress("job_update", m.progress);
+    integer("started", m.started);
+    integer("completed", m.completed);
+    if (m.result_json) json_text("job_update", "result", *m.result_json, false);
+    optional_string("error", m.error);
+    if (!m.traceback.empty()) string_array("traceback", m.traceback);
+  }
+  void operator()(const CancelJob& m) {
+    integer("session_id", m.session_id);
+    integer("job_id", m.job_id);
+  }
   void operator()(const Completion& m) {
     integer("session_id", m.session_id);
     integer("request_id", m.request_id);
-    key("candidates");
-    writer_.StartArray();
-    for (const auto& candidate : m.candidates) write_string(writer_, candidate);
-    writer_.EndArray();
+    string_array("candidates", m.candidates);
   }
 
  private:
+  void string_array(std::string_view name, const std::vector<std::string>& values) {
+    key(name);
+    writer_.StartArray();
+    for (const auto& value : values) write_string(writer_, value);
+    writer_.EndArray();
+  }
+  void progress(std::string_view type, double value) {
+    if (!std::isfinite(value)) {
+      throw std::invalid_argument(std::string(type) + ": progress must be a finite number");
+    }
+    key("progress");
+    writer_.Double(value);
+  }
+  // A field holding JSON text (StatementUpdate::output_json, JobUpdate::result_json). Re-parsed
+  // rather than copied raw, so a caller's mistake cannot produce a broken frame.
+  void json_text(std::string_view type, std::string_view name, const std::string& text,
+                 bool object_only) {
+    rapidjson::Document value;
+    value.Parse<kParseFlags>(text.data(), text.size());
+    if (value.HasParseError() || (object_only && !value.IsObject()) ||
+        text.find('\0') != std::string::npos) {
+      throw std::invalid_argument(std::string(type) + ": the " + std::string(name) +
+                                  " field's JSON text does not hold " +
+                                  (object_only ? "a JSON object" : "one JSON value"));
+    }
+    key(name);
+    write_value(writer_, value);
+  }
   void key(std::string_view name) {
     writer_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
   }
@@ -788,7 +934,7 @@ std::string encode(const Message& message) {
   JsonWriter writer(buffer);
   writer.StartObject();
   writer.Key("v");
-  writer.Int64(kVersion);
+  writer.Int64(wire_version(message));
   writer.Key("type");
   const std::string_view type = type_name(message);
   writer.String(type.data(), static_cast<rapidjson::SizeType>(type.size()));

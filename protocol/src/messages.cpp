@@ -45,6 +45,12 @@ constexpr std::string_view wire_name() {
     return "add_artifact";
   } else if constexpr (std::is_same_v<T, ArtifactAdded>) {
     return "artifact_added";
+  } else if constexpr (std::is_same_v<T, StartJob>) {
+    return "start_job";
+  } else if constexpr (std::is_same_v<T, JobUpdate>) {
+    return "job_update";
+  } else if constexpr (std::is_same_v<T, CancelJob>) {
+    return "cancel_job";
   } else {
     static_assert(kAlwaysFalse<T>, "every Message alternative needs a wire name");
   }
@@ -55,6 +61,12 @@ constexpr std::string_view wire_name() {
 std::string_view type_name(const Message& message) {
   return std::visit([](const auto& m) { return wire_name<std::decay_t<decltype(m)>>(); },
                     message);
+}
+
+int64_t wire_version(const Message& message) {
+  return std::holds_alternative<Hello>(message) || std::holds_alternative<Reject>(message)
+             ? kHandshakeVersion
+             : kVersion;
 }
 
 }  // namespace hearth::protocol

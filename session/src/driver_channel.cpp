@@ -67,10 +67,16 @@ struct DriverChannel::Impl {
   }
 
   void handle_hello(const std::string& routing_id, const protocol::Hello& hello) {
-    bool speaks_v1 = false;
-    for (auto v : hello.versions) speaks_v1 |= (v == protocol::kVersion);
-    if (!speaks_v1) {
-      send_raw(routing_id, protocol::Reject{"no common protocol version (server speaks 1)"});
+    // The server speaks exactly one version (the agent ships with it), so "the highest version
+    // both sides speak" is kVersion or none. The reject goes out with v = 1 (encode() sends
+    // every reject so), which an agent of any version can read.
+    bool speaks_ours = false;
+    for (auto v : hello.versions) speaks_ours |= (v == protocol::kVersion);
+    if (!speaks_ours) {
+      std::cerr << "[hearth] driver channel: rejected hello for driver '" << hello.driver_id
+                << "' (no common protocol version)\n";
+      send_raw(routing_id, protocol::Reject{"no common protocol version (server speaks " +
+                                            std::to_string(protocol::kVersion) + ")"});
       return;
     }
     auto secret = secrets(hello.driver_id);

@@ -94,7 +94,7 @@ class DriverChannelTest : public testing::Test {
   void TearDown() override { channel_->stop(); }
 
   protocol::Hello hello(std::string id, std::string secret) {
-    return protocol::Hello{std::move(id), std::move(secret), {1}, 1234, "4.3.0"};
+    return protocol::Hello{std::move(id), std::move(secret), {protocol::kVersion}, 1234, "4.3.0"};
   }
 
   zmq::context_t context_{1};
@@ -108,7 +108,7 @@ TEST_F(DriverChannelTest, WelcomesTheRightSecretThenRelaysMessagesBothWays) {
   peer.send(hello("driver-a", "secret-a"));
   auto welcome = peer.receive();
   ASSERT_TRUE(std::holds_alternative<protocol::Welcome>(welcome));
-  EXPECT_EQ(std::get<protocol::Welcome>(welcome).version, 1);
+  EXPECT_EQ(std::get<protocol::Welcome>(welcome).version, protocol::kVersion);
   EXPECT_EQ(std::get<protocol::Welcome>(welcome).heartbeat_ms, 100);
   EXPECT_TRUE(channel_->connected("driver-a"));
 
@@ -151,16 +151,27 @@ TEST_F(DriverChannelTest, UnknownDriverAndUnsupportedVersionAreRejected) {
   future.send(h);
   EXPECT_TRUE(std::holds_alternative<protocol::Reject>(future.receive()));
   EXPECT_FALSE(channel_->connected("driver-a"));
+
+  // An agent of version 1 (before the job API) is refused too: the server speaks only 2.
+  FakeDriverPeer old(context_, channel_->endpoint());
+  h.versions = {1};
+  old.send(h);
+  auto reject = old.receive();
+  ASSERT_TRUE(std::holds_alternative<protocol::Reject>(reject));
+  EXPECT_NE(std::get<protocol::Reject>(reject).reason.find("server speaks 2"), std::string::npos);
+  EXPECT_FALSE(channel_->connected("driver-a"));
 }
 
 TEST_F(DriverChannelTest, UndecodableFramesAreDroppedAndTheChannelKeepsWorking) {
   FakeDriverPeer peer(context_, channel_->endpoint());
   peer.send_raw("this is not json");
-  peer.send_raw(R"({"v":1,"type":"teleport","body":{}})");
+  peer.send_raw(R"({"v":2,"type":"teleport","body":{}})");
+  peer.send_raw(R"({"v":1,"type":"heartbeat","body":{}})");  // only hello and reject use v 1
   peer.send_raw(std::string("\xff\xfe\x00garbage", 10));
   peer.send(hello("driver-a", "secret-a"));
   EXPECT_TRUE(std::holds_alternative<protocol::Welcome>(peer.receive()));
-  peer.send_raw(R"({"v":1,"type":"session_state","body":{"session_id":"x","state":"idle"}})");
+  peer.send_raw(R"({"v":2,"type":"session_state","body":{"session_id":"x","state":"idle"}})");
+  peer.send_raw(R"({"v":1,"type":"session_state","body":{"session_id":1,"state":"idle"}})");
   peer.send(protocol::SessionStatus{1, "busy", std::nullopt});
   auto received = listener_.wait_for(2);
   ASSERT_EQ(received.size(), 2u);  // the hello and the valid session_state only

@@ -166,7 +166,27 @@ TEST(ProtocolCodec, ErrorMessagesSayWhatIsWrong) {
       {"unknown_envelope_key.json", "envelope: unknown key 'extra'"},
       {"missing_body.json", "envelope: missing key 'body'"},
       {"unknown_type.json", "unknown message type 'teleport'"},
-      {"unsupported_version.json", "unsupported protocol version 2"},
+      {"unsupported_version.json", "unsupported protocol version 3"},
+      {"hello_v3.json", "unsupported protocol version 3"},
+      {"execute_v1.json", "unsupported protocol version 1 for 'execute'"},
+      {"welcome_v1.json", "only hello and reject are sent with version 1"},
+      {"job_update_bad_state.json",
+       "job_update: field 'state' is 'available', expected one of queued, running, succeeded, "
+       "failed, cancelled"},
+      {"job_update_progress_out_of_range.json", "job_update: field 'progress' must be in [0, 1]"},
+      {"job_update_traceback_not_strings.json",
+       "job_update: field 'traceback' must be an array of strings, but holds an integer"},
+      {"job_update_error_not_string.json", "job_update: field 'error' must be a string"},
+      {"job_update_result_lone_surrogate.json", "job_update: field 'result' holds a string"},
+      {"start_job_conf_value_not_string.json",
+       "start_job: field 'conf' must be an object of strings, but 'slices' is an integer"},
+      {"start_job_conf_not_object.json",
+       "start_job: field 'conf' must be an object of strings, not an array"},
+      {"start_job_conf_duplicate_key.json",
+       "start_job: field 'conf' has the key 'k' more than once"},
+      {"start_job_args_missing.json", "start_job: missing field 'args'"},
+      {"start_job_jar_not_string.json", "start_job: field 'jar' must be a string, not an array"},
+      {"cancel_job_unknown_field.json", "cancel_job: unknown field 'force'"},
       {"bad_state.json", "session_state: field 'state' is 'sleepy'"},
       {"output_not_object.json", "statement_update: field 'output' must be an object or null"},
       {"versions_not_array.json", "hello: field 'versions' must be an array of integers"},
@@ -183,42 +203,62 @@ TEST(ProtocolCodec, ErrorMessagesSayWhatIsWrong) {
 }
 
 std::string execute_frame(const std::string& session_id) {
-  return R"({"v":1,"type":"execute","body":{"session_id":)" + session_id +
+  return R"({"v":2,"type":"execute","body":{"session_id":)" + session_id +
          R"(,"statement_id":1,"kind":"pyspark","code":"1"}})";
 }
 
 std::string update_frame(const std::string& progress, const std::string& output) {
-  return R"({"v":1,"type":"statement_update","body":{"session_id":0,"statement_id":0,)"
+  return R"({"v":2,"type":"statement_update","body":{"session_id":0,"statement_id":0,)"
          R"("state":"available","progress":)" +
          progress + R"(,"started":1,"completed":2,"output":)" + output + "}}";
 }
 
 TEST(ProtocolCodec, RejectsHandWrittenBadFrames) {
-  const std::string heartbeat = R"({"v":1,"type":"heartbeat","body":{}})";
+  const std::string heartbeat = R"({"v":2,"type":"heartbeat","body":{}})";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"empty frame", ""},
       {"whitespace only", " \n\t"},
       {"trailing garbage", heartbeat + "x"},
       {"second document", heartbeat + "{}"},
       {"NUL after the object", heartbeat + std::string(1, '\0') + "garbage"},
-      {"NUL inside", std::string(R"({"v":1,"type":"heart)") + '\0' + R"(beat","body":{}})"},
-      {"single quotes", "{'v':1,'type':'heartbeat','body':{}}"},
-      {"comment", R"({"v":1,"type":"heartbeat","body":{}} // hi)"},
+      {"NUL inside", std::string(R"({"v":2,"type":"heart)") + '\0' + R"(beat","body":{}})"},
+      {"single quotes", "{'v':2,'type':'heartbeat','body':{}}"},
+      {"comment", R"({"v":2,"type":"heartbeat","body":{}} // hi)"},
       {"string frame", R"("hello")"},
       {"null frame", "null"},
       {"v missing", R"({"type":"heartbeat","body":{}})"},
-      {"v as double", R"({"v":1.0,"type":"heartbeat","body":{}})"},
-      {"v as string", R"({"v":"1","type":"heartbeat","body":{}})"},
+      {"v as double", R"({"v":2.0,"type":"heartbeat","body":{}})"},
+      {"v as string", R"({"v":"2","type":"heartbeat","body":{}})"},
       {"v zero", R"({"v":0,"type":"heartbeat","body":{}})"},
-      {"type missing", R"({"v":1,"body":{}})"},
-      {"type not string", R"({"v":1,"type":7,"body":{}})"},
-      {"type wrong case", R"({"v":1,"type":"Heartbeat","body":{}})"},
-      {"body null", R"({"v":1,"type":"heartbeat","body":null})"},
-      {"body array", R"({"v":1,"type":"heartbeat","body":[]})"},
-      {"duplicate envelope key", R"({"v":1,"type":"heartbeat","type":"heartbeat","body":{}})"},
+      {"v one (before the job API)", R"({"v":1,"type":"heartbeat","body":{}})"},
+      {"v three", R"({"v":3,"type":"heartbeat","body":{}})"},
+      {"v negative", R"({"v":-1,"type":"hello","body":{}})"},
+      {"hello v0", R"({"v":0,"type":"reject","body":{"reason":"x"}})"},
+      {"unknown type with v1", R"({"v":1,"type":"teleport","body":{}})"},
+      {"conf key invalid UTF-8",
+       "{\"v\":2,\"type\":\"start_job\",\"body\":{\"session_id\":0,\"job_id\":0,"
+       "\"class_name\":\"C\",\"args\":[],\"conf\":{\"\xff\":\"v\"}}}"},
+      {"conf value lone surrogate",
+       R"({"v":2,"type":"start_job","body":{"session_id":0,"job_id":0,"class_name":"C",)"
+       R"("args":[],"conf":{"k":"\udc00"}}})"},
+      {"traceback as object",
+       R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":0,"state":"failed",)"
+       R"("progress":0,"started":0,"completed":0,"traceback":{}}})"},
+      {"job progress NaN",
+       R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":0,"state":"running",)"
+       R"("progress":NaN,"started":0,"completed":0}})"},
+      {"job result trailing garbage",
+       R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":0,"state":"succeeded",)"
+       R"("progress":1,"started":0,"completed":0,"result":1 2}})"},
+      {"type missing", R"({"v":2,"body":{}})"},
+      {"type not string", R"({"v":2,"type":7,"body":{}})"},
+      {"type wrong case", R"({"v":2,"type":"Heartbeat","body":{}})"},
+      {"body null", R"({"v":2,"type":"heartbeat","body":null})"},
+      {"body array", R"({"v":2,"type":"heartbeat","body":[]})"},
+      {"duplicate envelope key", R"({"v":2,"type":"heartbeat","type":"heartbeat","body":{}})"},
       {"duplicate body key",
-       R"({"v":1,"type":"close_session","body":{"session_id":1,"session_id":1}})"},
-      {"field in empty body", R"({"v":1,"type":"shutdown","body":{"now":true}})"},
+       R"({"v":2,"type":"close_session","body":{"session_id":1,"session_id":1}})"},
+      {"field in empty body", R"({"v":2,"type":"shutdown","body":{"now":true}})"},
       {"int as double", execute_frame("1.5")},
       {"int as 1.0", execute_frame("1.0")},
       {"int as exponent", execute_frame("1e3")},
@@ -236,22 +276,22 @@ TEST(ProtocolCodec, RejectsHandWrittenBadFrames) {
       {"output false", update_frame("1", "false")},
       {"output with lone surrogate", update_frame("1", R"({"a":"\udc00"})")},
       {"optional string as number",
-       R"({"v":1,"type":"driver_state","body":{"state":"ready","app_id":5}})"},
-      {"required string null", R"({"v":1,"type":"reject","body":{"reason":null}})"},
-      {"driver state outside set", R"({"v":1,"type":"driver_state","body":{"state":"busy"}})"},
+       R"({"v":2,"type":"driver_state","body":{"state":"ready","app_id":5}})"},
+      {"required string null", R"({"v":2,"type":"reject","body":{"reason":null}})"},
+      {"driver state outside set", R"({"v":2,"type":"driver_state","body":{"state":"busy"}})"},
       {"statement state outside set",
-       R"({"v":1,"type":"statement_update","body":{"session_id":0,"statement_id":0,)"
+       R"({"v":2,"type":"statement_update","body":{"session_id":0,"statement_id":0,)"
        R"("state":"idle","progress":0,"started":0,"completed":0}})"},
       {"versions holding a string",
-       R"({"v":1,"type":"hello","body":{"driver_id":"d","secret":"s","versions":[1,"2"],)"
+       R"({"v":2,"type":"hello","body":{"driver_id":"d","secret":"s","versions":[1,"2"],)"
        R"("pid":1,"spark_version":"4"}})"},
-      {"invalid UTF-8 byte", "{\"v\":1,\"type\":\"reject\",\"body\":{\"reason\":\"\xff\"}}"},
-      {"overlong UTF-8", "{\"v\":1,\"type\":\"reject\",\"body\":{\"reason\":\"\xc0\xaf\"}}"},
+      {"invalid UTF-8 byte", "{\"v\":2,\"type\":\"reject\",\"body\":{\"reason\":\"\xff\"}}"},
+      {"overlong UTF-8", "{\"v\":2,\"type\":\"reject\",\"body\":{\"reason\":\"\xc0\xaf\"}}"},
       {"raw surrogate UTF-8",
-       "{\"v\":1,\"type\":\"reject\",\"body\":{\"reason\":\"\xed\xa0\x80\"}}"},
-      {"lone low surrogate escape", R"({"v":1,"type":"reject","body":{"reason":"\udc00"}})"},
-      {"lone high surrogate escape", R"({"v":1,"type":"reject","body":{"reason":"\ud800x"}})"},
-      {"raw control character", "{\"v\":1,\"type\":\"reject\",\"body\":{\"reason\":\"a\nb\"}}"},
+       "{\"v\":2,\"type\":\"reject\",\"body\":{\"reason\":\"\xed\xa0\x80\"}}"},
+      {"lone low surrogate escape", R"({"v":2,"type":"reject","body":{"reason":"\udc00"}})"},
+      {"lone high surrogate escape", R"({"v":2,"type":"reject","body":{"reason":"\ud800x"}})"},
+      {"raw control character", "{\"v\":2,\"type\":\"reject\",\"body\":{\"reason\":\"a\nb\"}}"},
   };
   for (const auto& [what, frame] : cases) {
     SCOPED_TRACE(what);
@@ -265,7 +305,7 @@ TEST(ProtocolCodec, RejectsHandWrittenBadFrames) {
 TEST(ProtocolCodec, AcceptsWhatTheSpecAllows) {
   // Optional fields absent or null, any key order, whitespace, an integer progress.
   auto decoded = decode(R"( { "body" : { "message" : null, "state" : "ready", "app_id" : null },
-                              "type" : "driver_state", "v" : 1 } )");
+                              "type" : "driver_state", "v" : 2 } )");
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
   EXPECT_EQ(std::get<DriverStatus>(*decoded), (DriverStatus{"ready", {}, {}, {}}));
 
@@ -288,8 +328,105 @@ TEST(ProtocolCodec, AcceptsWhatTheSpecAllows) {
             R"(\"\n"],"b":{},"c":18446744073709551615})");
 }
 
+TEST(ProtocolCodec, HelloAndRejectAreReadWithVersionOneOrTwoAndEverythingElseOnlyWithTwo) {
+  // Every valid vector re-sent with each "v": only hello and reject pass with 1, nothing with
+  // 0 or 3, everything with 2 (PROTOCOL.md "Versioning").
+  const auto vectors = valid_vectors();
+  ASSERT_GE(vectors.size(), 15u);
+  for (const auto& vector : vectors) {
+    SCOPED_TRACE(vector.name);
+    const std::string type = vector_type(vector.text);
+    const bool handshake = type == "hello" || type == "reject";
+    const std::string body = vector.text.substr(vector.text.find(','));  // after {"v":N
+    for (const int64_t version : {int64_t{0}, int64_t{1}, int64_t{2}, int64_t{3}}) {
+      SCOPED_TRACE(version);
+      const auto decoded = decode("{\"v\":" + std::to_string(version) + body);
+      const bool expected = version == kVersion || (handshake && version == kHandshakeVersion);
+      ASSERT_EQ(decoded.ok(), expected) << (decoded.ok() ? "" : decoded.error().message);
+      if (decoded.ok()) {
+        EXPECT_EQ(wire_version(*decoded), handshake ? 1 : 2);
+      }
+    }
+  }
+}
+
+TEST(ProtocolCodec, JobVectorsDecodeToTheirFields) {
+  const auto start = decode(read_file(kVectors / "start_job.json"));
+  ASSERT_TRUE(start.ok()) << start.error().message;
+  EXPECT_EQ(std::get<StartJob>(*start),
+            (StartJob{0,
+                      3,
+                      "com.example.WordCount",
+                      {"hdfs:///data/in", "--top", "10"},
+                      {{"wordcount.lowercase", "true"}, {"wordcount.stopwords", "a,an,the"}},
+                      "file:///var/hearth/artifacts/0/wordcount-1.2.jar"}));
+  const auto no_jar = decode(read_file(kVectors / "start_job_no_jar.json"));
+  ASSERT_TRUE(no_jar.ok()) << no_jar.error().message;
+  EXPECT_EQ(std::get<StartJob>(*no_jar), (StartJob{2, 0, "com.example.Pi", {}, {}, std::nullopt}));
+
+  const auto succeeded = decode(read_file(kVectors / "job_update_succeeded.json"));
+  ASSERT_TRUE(succeeded.ok()) << succeeded.error().message;
+  const auto& update = std::get<JobUpdate>(*succeeded);
+  EXPECT_EQ(update.state, "succeeded");
+  EXPECT_EQ(update.progress, 1.0);
+  EXPECT_EQ(update.started, 1763770000123);
+  EXPECT_EQ(update.completed, 1763770004567);
+  EXPECT_EQ(update.result_json, R"({"words":1234,"top":[["the",98],["spark",12]],"ratio":0.25,)"
+                                R"("note":")"
+                                "\xc3\xbcn\xc3\xaf"
+                                R"(code","empty":null})");
+  EXPECT_FALSE(update.error.has_value());
+  EXPECT_TRUE(update.traceback.empty());
+
+  const auto scalar = decode(read_file(kVectors / "job_update_succeeded_scalar.json"));
+  ASSERT_TRUE(scalar.ok()) << scalar.error().message;
+  EXPECT_EQ(std::get<JobUpdate>(*scalar).result_json, "3.14159");
+  const auto text = decode(read_file(kVectors / "job_update_succeeded_string.json"));
+  ASSERT_TRUE(text.ok()) << text.error().message;
+  EXPECT_EQ(std::get<JobUpdate>(*text).result_json, R"("done")");
+  // A null result, error and traceback are the same as absent ones.
+  const auto none = decode(read_file(kVectors / "job_update_succeeded_no_result.json"));
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(std::get<JobUpdate>(*none),
+            (JobUpdate{1, 2, "succeeded", 1.0, 1763770000123, 1763770000456, {}, {}, {}}));
+
+  const auto failed = decode(read_file(kVectors / "job_update_failed.json"));
+  ASSERT_TRUE(failed.ok()) << failed.error().message;
+  const auto& failure = std::get<JobUpdate>(*failed);
+  EXPECT_EQ(failure.state, "failed");
+  EXPECT_FALSE(failure.result_json.has_value());
+  EXPECT_EQ(failure.error, "java.lang.IllegalArgumentException: no such path: hdfs:///data/in");
+  ASSERT_EQ(failure.traceback.size(), 3u);
+  EXPECT_EQ(failure.traceback[1], "\tat com.example.WordCount.call(WordCount.java:21)");
+
+  const auto cancel = decode(read_file(kVectors / "cancel_job.json"));
+  ASSERT_TRUE(cancel.ok()) << cancel.error().message;
+  EXPECT_EQ(std::get<CancelJob>(*cancel), (CancelJob{0, 5}));
+}
+
+TEST(ProtocolCodec, EncodesJobMessagesAsSpecified) {
+  EXPECT_EQ(encode(CancelJob{1, 2}),
+            R"({"v":2,"type":"cancel_job","body":{"session_id":1,"job_id":2}})");
+  // No jar: the key is left out; conf is written as an object (sorted: it is a std::map).
+  EXPECT_EQ(encode(StartJob{0, 7, "a.B", {"x", ""}, {{"z", "1"}, {"a", "2"}}, std::nullopt}),
+            R"({"v":2,"type":"start_job","body":{"session_id":0,"job_id":7,"class_name":"a.B",)"
+            R"("args":["x",""],"conf":{"a":"2","z":"1"}}})");
+  // An empty traceback and absent result and error are left out.
+  EXPECT_EQ(encode(JobUpdate{0, 7, "queued", 0, 0, 0, {}, {}, {}}),
+            R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":7,"state":"queued",)"
+            R"("progress":0.0,"started":0,"completed":0}})");
+  // Any JSON value is a result, written compactly.
+  EXPECT_EQ(encode(JobUpdate{0, 7, "succeeded", 1, 1, 2, " [ 1 , {\"a\" : true} ] ", {}, {}}),
+            R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":7,"state":"succeeded",)"
+            R"("progress":1.0,"started":1,"completed":2,"result":[1,{"a":true}]}})");
+  EXPECT_EQ(encode(JobUpdate{0, 7, "failed", 0.5, 1, 2, {}, "E: m", {"E: m", "\tat x"}}),
+            R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":7,"state":"failed",)"
+            R"("progress":0.5,"started":1,"completed":2,"error":"E: m",)"
+            R"("traceback":["E: m","\tat x"]}})");
+}
+
 TEST(ProtocolCodec, FrameSizeLimit) {
-  const std::string heartbeat = R"({"v":1,"type":"heartbeat","body":{}})";
+  const std::string heartbeat = R"({"v":2,"type":"heartbeat","body":{}})";
   std::string at_limit = heartbeat + std::string(kMaxFrameBytes - heartbeat.size(), ' ');
   ASSERT_EQ(at_limit.size(), kMaxFrameBytes);
   const auto accepted = decode(at_limit);
@@ -319,11 +456,17 @@ TEST(ProtocolCodec, DeepNestingDoesNotOverflowTheStack) {
 }
 
 TEST(ProtocolCodec, EncodesCompactFramesWithTheVersion) {
-  EXPECT_EQ(encode(Heartbeat{}), R"({"v":1,"type":"heartbeat","body":{}})");
-  EXPECT_EQ(encode(CloseSession{7}), R"({"v":1,"type":"close_session","body":{"session_id":7}})");
+  EXPECT_EQ(encode(Heartbeat{}), R"({"v":2,"type":"heartbeat","body":{}})");
+  // hello and reject go out with v 1, which a peer of any version can read.
+  EXPECT_EQ(encode(Reject{"no"}), R"({"v":1,"type":"reject","body":{"reason":"no"}})");
+  EXPECT_EQ(encode(Hello{"d", "s", {2}, 1, "4"}),
+            R"({"v":1,"type":"hello","body":{"driver_id":"d","secret":"s","versions":[2],)"
+            R"("pid":1,"spark_version":"4"}})");
+  EXPECT_EQ(encode(Welcome{}), R"({"v":2,"type":"welcome","body":{"version":2,"heartbeat_ms":0}})");
+  EXPECT_EQ(encode(CloseSession{7}), R"({"v":2,"type":"close_session","body":{"session_id":7}})");
   // Absent optionals are left out.
   EXPECT_EQ(encode(SessionStatus{3, "idle", {}}),
-            R"({"v":1,"type":"session_state","body":{"session_id":3,"state":"idle"}})");
+            R"({"v":2,"type":"session_state","body":{"session_id":3,"state":"idle"}})");
 }
 
 const std::string kTrickyText =
@@ -364,6 +507,21 @@ std::vector<Message> sample_messages() {
       AddArtifact{0, 19, "jar", "file:///var/hearth/artifacts/0/" + kTrickyText},
       ArtifactAdded{0, 19, std::nullopt},
       ArtifactAdded{0, 20, "java.io.FileNotFoundException: " + kTrickyText},
+      StartJob{0, 3, "com.example.WordCount", {"in", kTrickyText, ""},
+               {{"k", kTrickyText}, {kTrickyText, ""}, {"", "empty key"}},
+               "file:///x/" + kTrickyText},
+      StartJob{std::numeric_limits<int64_t>::max(), 0, "", {}, {}, std::nullopt},
+      JobUpdate{0, 3, "queued", 0, 0, 0, {}, {}, {}},
+      JobUpdate{0, 3, "running", 0.25, 1763770000123, 0, {}, {}, {}},
+      JobUpdate{0, 3, "succeeded", 1.0, 1, 2, R"({"a":[1,2.5,null,true,"x"],"b":{}})", {}, {}},
+      JobUpdate{0, 4, "succeeded", 1.0, 1, 2, "-12", {}, {}},
+      JobUpdate{0, 5, "succeeded", 1.0, 1, 2, R"("text \" \n)" "\xe2\x82\xac" R"(")", {}, {}},
+      JobUpdate{0, 6, "succeeded", 1.0, 1, 2, "[]", {}, {}},
+      JobUpdate{0, 7, "succeeded", 1.0, 1, 2, "false", {}, {}},
+      JobUpdate{1, 8, "failed", 1.0 / 3.0, 1, 2, {}, "java.lang.RuntimeException: " + kTrickyText,
+                {"java.lang.RuntimeException: boom", "\tat A.b(A.java:1)", kTrickyText}},
+      JobUpdate{1, 9, "cancelled", 0.5, -1, std::numeric_limits<int64_t>::min(), {}, {}, {}},
+      CancelJob{4, 9},
   };
 }
 
@@ -407,6 +565,20 @@ TEST(ProtocolCodec, EncodeRefusesAnOutputThatIsNotAnObject) {
                  std::invalid_argument);
   }
   EXPECT_THROW(encode(StatementUpdate{0, 0, "running", std::nan(""), 0, 0, {}}),
+               std::invalid_argument);
+}
+
+TEST(ProtocolCodec, EncodeRefusesAResultThatIsNotOneJsonValue) {
+  const std::vector<std::string> results = {"", "{", "1 2", "nan", "'x'", "[1,]", "\"a", "1\0"s};
+  for (const std::string& result : results) {
+    SCOPED_TRACE(result);
+    EXPECT_THROW(encode(JobUpdate{0, 0, "succeeded", 1, 0, 0, result, {}, {}}),
+                 std::invalid_argument);
+  }
+  EXPECT_THROW(encode(JobUpdate{0, 0, "running", std::nan(""), 0, 0, {}, {}, {}}),
+               std::invalid_argument);
+  const double infinity = std::numeric_limits<double>::infinity();
+  EXPECT_THROW(encode(JobUpdate{0, 0, "running", infinity, 0, 0, {}, {}, {}}),
                std::invalid_argument);
 }
 

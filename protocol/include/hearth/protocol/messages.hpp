@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,8 +14,12 @@
 
 namespace hearth::protocol {
 
-// The only protocol version this codec speaks; every encoded frame carries it in "v".
-inline constexpr int64_t kVersion = 1;
+// The only protocol version this codec speaks; every encoded frame other than hello and reject
+// carries it in "v", and a frame of any other version is refused (PROTOCOL.md "Versioning").
+inline constexpr int64_t kVersion = 2;
+// The "v" that hello and reject are always sent with, so that a peer of any version can read
+// them. decode() accepts them with this version or kVersion.
+inline constexpr int64_t kHandshakeVersion = 1;
 // Frames larger than this are refused by decode() (PROTOCOL.md "Transport and framing").
 inline constexpr std::size_t kMaxFrameBytes = 16u << 20;
 
@@ -158,13 +163,55 @@ struct ArtifactAdded {
   bool operator==(const ArtifactAdded&) const = default;
 };
 
+// "start_job" (server to agent): run class_name as job job_id of the session, beside its
+// statements and other jobs. jar, when set, is added to the session first (as add_artifact kind
+// jar). Answered by job_update messages, the first one "queued".
+struct StartJob {
+  int64_t session_id = 0;
+  int64_t job_id = 0;
+  std::string class_name;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> conf;
+  std::optional<std::string> jar;
+  bool operator==(const StartJob&) const = default;
+};
+
+// "job_update" (agent to server). state is one of queued, running, succeeded, failed,
+// cancelled. result_json holds the job's result as compact JSON text (any JSON value but null;
+// nullopt when the frame has none), like StatementUpdate::output_json. error ("Class: message")
+// and traceback are set when the job failed; an empty traceback is left out of the frame.
+struct JobUpdate {
+  int64_t session_id = 0;
+  int64_t job_id = 0;
+  std::string state;
+  double progress = 0;
+  int64_t started = 0;
+  int64_t completed = 0;
+  std::optional<std::string> result_json;
+  std::optional<std::string> error;
+  std::vector<std::string> traceback;
+  bool operator==(const JobUpdate&) const = default;
+};
+
+// "cancel_job" (server to agent): cancel a queued or running job. The agent answers with the
+// job's final job_update "cancelled"; a cancel for a finished or unknown job is ignored.
+struct CancelJob {
+  int64_t session_id = 0;
+  int64_t job_id = 0;
+  bool operator==(const CancelJob&) const = default;
+};
+
 using Message = std::variant<Hello, Welcome, Reject, Heartbeat, DriverStatus, OpenSession,
                              SessionStatus, Execute, StatementUpdate, CloseSession, Shutdown,
                              ErrorReply, CancelStatement, Complete, Completion, AddArtifact,
-                             ArtifactAdded>;
+                             ArtifactAdded, StartJob, JobUpdate, CancelJob>;
 
 // The wire "type" string of the message's alternative ("hello", "driver_state", "error", ...).
 // The returned view refers to static storage.
 std::string_view type_name(const Message& message);
+
+// The "v" a frame of this message is sent with: kHandshakeVersion for hello and reject,
+// kVersion for every other message.
+int64_t wire_version(const Message& message);
 
 }  // namespace hearth::protocol

@@ -12,7 +12,8 @@
 namespace hearth::session {
 
 // The server's end of the driver channel (protocol/PROTOCOL.md): a ZeroMQ ROUTER socket owned
-// by one thread. It authenticates drivers (hello → welcome/reject), sends heartbeats, and hands
+// by one thread. It authenticates drivers (hello → welcome/reject; a hello must list
+// protocol::kVersion, the only version the server speaks), sends heartbeats, and hands
 // every other decoded message of an authenticated driver to the listener. Undecodable frames
 // are logged and dropped.
 class DriverChannel {

@@ -8,14 +8,18 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
- * Encodes and decodes frames of the driver channel (protocol/PROTOCOL.md, version 1).
+ * Encodes and decodes frames of the driver channel (protocol/PROTOCOL.md, version 2).
  *
  * <p>Decoding is strict: anything the specification does not allow is a {@link DecodeException}.
  * States are checked against their sets; kinds and error codes are not (as in the C++ codec):
@@ -24,12 +28,16 @@ import java.util.Set;
  */
 public final class Codec {
   public static final int kMaxFrameBytes = 16 * 1024 * 1024;
-  public static final int kVersion = 1;
+  /** The only version the agent speaks: every frame but hello and reject carries it. */
+  public static final int kVersion = 2;
+  /** The "v" of hello and reject, which a peer of any version can read. */
+  public static final int kHandshakeVersion = 1;
 
   private static final Set<String> kDriverStates = Set.of("ready", "stopping", "error");
   private static final Set<String> kSessionStates = Set.of("starting", "idle", "busy", "error", "dead");
   private static final Set<String> kStatementStates = Set.of("running", "available", "cancelled");
   private static final Set<String> kArtifactKinds = Set.of("jar", "pyfile", "file", "archive");
+  private static final Set<String> kJobStates = Set.of("queued", "running", "succeeded", "failed", "cancelled");
 
   private static final ObjectMapper kMapper = new ObjectMapper()
       .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
@@ -71,8 +79,11 @@ public final class Codec {
     String type = envelope.string("type");
     JsonNode bodyNode = envelope.node("body");
     envelope.finish();
-    if (v != kVersion) {
-      throw new DecodeException("unsupported protocol version " + v);
+    boolean handshake = type.equals("hello") || type.equals("reject");
+    if (v != kVersion && !(handshake && v == kHandshakeVersion)) {
+      throw new DecodeException("unsupported protocol version " + v + " for '" + type
+          + "' (this agent speaks " + kVersion + "; only hello and reject are sent with version "
+          + kHandshakeVersion + ")");
     }
     if (!bodyNode.isObject()) {
       throw new DecodeException("body is not an object");
@@ -108,6 +119,13 @@ public final class Codec {
           b.oneOf("kind", kArtifactKinds), b.string("uri"));
       case "artifact_added" -> new Message.ArtifactAdded(b.integer("session_id"),
           b.integer("request_id"), b.optionalString("error"));
+      case "start_job" -> new Message.StartJob(b.integer("session_id"), b.integer("job_id"),
+          b.string("class_name"), b.strings("args"), b.stringMap("conf"), b.optionalString("jar"));
+      case "job_update" -> new Message.JobUpdate(b.integer("session_id"), b.integer("job_id"),
+          b.oneOf("state", kJobStates), b.progress("progress"), b.integer("started"),
+          b.integer("completed"), b.optionalAny("result"), b.optionalString("error"),
+          b.optionalStrings("traceback"));
+      case "cancel_job" -> new Message.CancelJob(b.integer("session_id"), b.integer("job_id"));
       default -> throw new DecodeException("unknown message type '" + type + "'");
     };
     b.finish();
@@ -223,12 +241,61 @@ public final class Codec {
       return n.doubleValue();
     }
 
+    /** An optional array of strings; absent or null reads as an empty list. */
+    List<String> optionalStrings(String key) throws DecodeException {
+      return optionalNode(key) == null ? List.of() : strings(key);
+    }
+
+    /** An object of string values, in the frame's order (the parser refuses duplicate keys). */
+    Map<String, String> stringMap(String key) throws DecodeException {
+      JsonNode n = node(key);
+      if (!n.isObject()) {
+        throw new DecodeException(where + ": '" + key + "' is not an object");
+      }
+      Map<String, String> out = new LinkedHashMap<>();
+      for (Map.Entry<String, JsonNode> e : n.properties()) {
+        if (!e.getValue().isTextual()) {
+          throw new DecodeException(where + ": '" + key + "' holds a non-string value for '"
+              + e.getKey() + "'");
+        }
+        out.put(checkUnicode(key, e.getKey()), checkUnicode(key, e.getValue().textValue()));
+      }
+      return Collections.unmodifiableMap(out);
+    }
+
     JsonNode optionalObject(String key) throws DecodeException {
       JsonNode n = optionalNode(key);
       if (n != null && !n.isObject()) {
         throw new DecodeException(where + ": '" + key + "' is not an object");
       }
-      return n;
+      return n == null ? null : checkTree(key, n);
+    }
+
+    /** Any JSON value; null when absent or null. */
+    JsonNode optionalAny(String key) throws DecodeException {
+      JsonNode n = optionalNode(key);
+      return n == null ? null : checkTree(key, n);
+    }
+
+    /** Refuses lone surrogates anywhere in a JSON value (keys and strings). Iterative: a value
+     *  may nest deeply. */
+    JsonNode checkTree(String key, JsonNode root) throws DecodeException {
+      ArrayDeque<JsonNode> pending = new ArrayDeque<>();
+      pending.push(root);
+      while (!pending.isEmpty()) {
+        JsonNode n = pending.pop();
+        if (n.isTextual()) {
+          checkUnicode(key, n.textValue());
+        } else if (n.isObject()) {
+          for (Map.Entry<String, JsonNode> e : n.properties()) {
+            checkUnicode(key, e.getKey());
+            pending.push(e.getValue());
+          }
+        } else if (n.isArray()) {
+          n.forEach(pending::push);
+        }
+      }
+      return root;
     }
 
     void finish() throws DecodeException {
@@ -323,11 +390,36 @@ public final class Codec {
       type = "artifact_added";
       body.put("session_id", m.sessionId()).put("request_id", m.requestId());
       putOptional(body, "error", m.error());
+    } else if (message instanceof Message.StartJob m) {
+      type = "start_job";
+      body.put("session_id", m.sessionId()).put("job_id", m.jobId()).put("class_name", m.className());
+      ArrayNode args = body.putArray("args");
+      m.args().forEach(args::add);
+      ObjectNode conf = body.putObject("conf");
+      m.conf().forEach(conf::put);
+      putOptional(body, "jar", m.jar());
+    } else if (message instanceof Message.JobUpdate m) {
+      type = "job_update";
+      body.put("session_id", m.sessionId()).put("job_id", m.jobId())
+          .put("state", m.state()).put("progress", m.progress())
+          .put("started", m.started()).put("completed", m.completed());
+      if (m.result() != null && !m.result().isNull()) {
+        body.set("result", m.result());
+      }
+      putOptional(body, "error", m.error());
+      if (m.traceback() != null && !m.traceback().isEmpty()) {
+        ArrayNode traceback = body.putArray("traceback");
+        m.traceback().forEach(traceback::add);
+      }
+    } else if (message instanceof Message.CancelJob m) {
+      type = "cancel_job";
+      body.put("session_id", m.sessionId()).put("job_id", m.jobId());
     } else {
       throw new IllegalArgumentException("unknown message " + message);
     }
     ObjectNode frame = kNodes.objectNode();
-    frame.put("v", kVersion).put("type", type).set("body", body);
+    boolean handshake = message instanceof Message.Hello || message instanceof Message.Reject;
+    frame.put("v", handshake ? kHandshakeVersion : kVersion).put("type", type).set("body", body);
     return frame;
   }
 

@@ -2,6 +2,7 @@ package io.hearth.driver;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The messages of the driver channel, one record per message type of protocol/PROTOCOL.md.
@@ -63,4 +64,22 @@ public sealed interface Message {
 
   /** The answer to a Complete with the same requestId. */
   record Completion(long sessionId, long requestId, List<String> candidates) implements Message {}
+
+  /**
+   * Run className as job jobId of the session; jar (null when absent) is added to the session
+   * first. args and conf are never null (empty when the frame has none).
+   */
+  record StartJob(long sessionId, long jobId, String className, List<String> args,
+      Map<String, String> conf, String jar) implements Message {}
+
+  /**
+   * state: queued, running, succeeded, failed or cancelled. result is any JSON value but null,
+   * or null when there is none; error is null unless the job failed; traceback is never null
+   * (empty when absent: an empty one is not encoded).
+   */
+  record JobUpdate(long sessionId, long jobId, String state, double progress, long started,
+      long completed, JsonNode result, String error, List<String> traceback) implements Message {}
+
+  /** Cancel a queued or running job; answered by its final job_update (cancelled). */
+  record CancelJob(long sessionId, long jobId) implements Message {}
 }

@@ -13,7 +13,8 @@ import java.util.stream.Stream;
 /**
  * Checks {@link Codec} against the golden vectors of protocol/vectors: every valid frame decodes
  * and encodes back to the same JSON value, every frame in invalid/ is refused. Also checks a few
- * refusals that need no file (oversized frame, out-of-range progress, durations).
+ * refusals that need no file (oversized frame, out-of-range progress, durations), the version
+ * rules (every valid vector re-sent with other versions) and the job messages' fields.
  *
  * <p>Usage: VectorCheck PROTOCOL_VECTORS_DIR. Exits 1 when a check fails.
  */
@@ -38,6 +39,10 @@ public final class VectorCheck {
     for (Path file : invalid) {
       checkRefused(file.getFileName().toString(), Files.readAllBytes(file));
     }
+    for (Path file : valid) {
+      checkVersions(file);
+    }
+    checkJobMessages(dir);
     checkExtraCases();
     System.out.println("driver.vectors: " + valid.size() + " valid and " + invalid.size()
         + " invalid vectors, " + checks + " checks, " + failures.size() + " failed");
@@ -85,6 +90,76 @@ public final class VectorCheck {
     }
   }
 
+  /** hello and reject are read with v 1 or 2, everything else only with 2; no frame with 0 or 3. */
+  private static void checkVersions(Path file) throws IOException {
+    String name = file.getFileName().toString();
+    String text = Files.readString(file);
+    String type = Codec.mapper().readTree(text).get("type").textValue();
+    boolean handshake = type.equals("hello") || type.equals("reject");
+    String rest = text.substring(text.indexOf(','));
+    for (int v = 0; v <= 3; v++) {
+      byte[] frame = ("{\"v\":" + v + rest).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      String what = name + " with v " + v;
+      if (v == Codec.kVersion || (handshake && v == Codec.kHandshakeVersion)) {
+        checks++;
+        try {
+          Message m = Codec.decode(frame);
+          int sent = Codec.toTree(m).get("v").intValue();
+          if (sent != (handshake ? 1 : 2)) {
+            fail(what + ": encoded with v " + sent);
+          }
+        } catch (Codec.DecodeException e) {
+          fail(what + ": refused: " + e.getMessage());
+        }
+      } else {
+        checkRefused(what, frame);
+      }
+    }
+  }
+
+  private static void checkJobMessages(Path dir) throws IOException {
+    checks++;
+    try {
+      Message start = Codec.decode(Files.readAllBytes(dir.resolve("start_job.json")));
+      Message expected = new Message.StartJob(0, 3, "com.example.WordCount",
+          List.of("hdfs:///data/in", "--top", "10"),
+          Map.of("wordcount.lowercase", "true", "wordcount.stopwords", "a,an,the"),
+          "file:///var/hearth/artifacts/0/wordcount-1.2.jar");
+      if (!start.equals(expected)) {
+        fail("start_job.json decoded as " + start);
+      }
+      Message noJar = Codec.decode(Files.readAllBytes(dir.resolve("start_job_no_jar.json")));
+      if (!noJar.equals(new Message.StartJob(2, 0, "com.example.Pi", List.of(), Map.of(), null))) {
+        fail("start_job_no_jar.json decoded as " + noJar);
+      }
+      Message.JobUpdate failed = (Message.JobUpdate) Codec.decode(
+          Files.readAllBytes(dir.resolve("job_update_failed.json")));
+      if (!failed.state().equals("failed") || failed.result() != null || failed.traceback().size() != 3
+          || !failed.error().startsWith("java.lang.IllegalArgumentException: ")) {
+        fail("job_update_failed.json decoded as " + failed);
+      }
+      Message.JobUpdate none = (Message.JobUpdate) Codec.decode(
+          Files.readAllBytes(dir.resolve("job_update_succeeded_no_result.json")));
+      if (none.result() != null || none.error() != null || !none.traceback().isEmpty()) {
+        fail("job_update_succeeded_no_result.json: null fields must read as absent: " + none);
+      }
+      Message.JobUpdate scalar = (Message.JobUpdate) Codec.decode(
+          Files.readAllBytes(dir.resolve("job_update_succeeded_scalar.json")));
+      if (scalar.result() == null || scalar.result().doubleValue() != 3.14159) {
+        fail("job_update_succeeded_scalar.json: result " + scalar.result());
+      }
+    } catch (Codec.DecodeException | ClassCastException e) {
+      fail("job vectors: " + e);
+    }
+    // An empty traceback and a null result are left out; a JSON null result too.
+    checks++;
+    JsonNode body = Codec.toTree(new Message.JobUpdate(0, 1, "succeeded", 1.0, 1, 2,
+        Codec.mapper().nullNode(), null, List.of())).get("body");
+    if (body.has("result") || body.has("traceback") || body.has("error")) {
+      fail("job_update: empty optional fields encoded: " + body);
+    }
+  }
+
   private static void checkRefused(String name, byte[] bytes) {
     checks++;
     try {
@@ -99,21 +174,21 @@ public final class VectorCheck {
 
   private static void checkExtraCases() {
     byte[] big = new byte[Codec.kMaxFrameBytes + 1];
-    byte[] head = "{\"v\":1,\"type\":\"heartbeat\",\"body\":{},\"pad\":\"".getBytes();
+    byte[] head = "{\"v\":2,\"type\":\"heartbeat\",\"body\":{},\"pad\":\"".getBytes();
     java.util.Arrays.fill(big, (byte) 'x');
     System.arraycopy(head, 0, big, 0, head.length);
     big[big.length - 2] = '"';
     big[big.length - 1] = '}';
     checkRefused("(frame over 16 MiB)", big);
-    checkRefused("(progress 1.5)", ("{\"v\":1,\"type\":\"statement_update\",\"body\":{\"session_id\":0,"
+    checkRefused("(progress 1.5)", ("{\"v\":2,\"type\":\"statement_update\",\"body\":{\"session_id\":0,"
         + "\"statement_id\":0,\"state\":\"running\",\"progress\":1.5,\"started\":0,\"completed\":0}}").getBytes());
     checkRefused("(integer as 1.0)",
-        "{\"v\":1,\"type\":\"close_session\",\"body\":{\"session_id\":1.0}}".getBytes());
+        "{\"v\":2,\"type\":\"close_session\",\"body\":{\"session_id\":1.0}}".getBytes());
     checkRefused("(duplicate key)",
-        "{\"v\":1,\"type\":\"close_session\",\"body\":{\"session_id\":1,\"session_id\":2}}".getBytes());
+        "{\"v\":2,\"type\":\"close_session\",\"body\":{\"session_id\":1,\"session_id\":2}}".getBytes());
     checkRefused("(required field null)",
         "{\"v\":1,\"type\":\"reject\",\"body\":{\"reason\":null}}".getBytes());
-    checkRefused("(trailing data)", "{\"v\":1,\"type\":\"shutdown\",\"body\":{}} {}".getBytes());
+    checkRefused("(trailing data)", "{\"v\":2,\"type\":\"shutdown\",\"body\":{}} {}".getBytes());
     checks++;
     if (!Codec.toTree(new Message.Hello("d", "s3cr3t", List.of(1L), 1, "4")).toString().contains("s3cr3t")
         || new Message.Hello("d", "s3cr3t", List.of(1L), 1, "4").toString().contains("s3cr3t")) {
