@@ -62,6 +62,16 @@ import scala.tools.nsc.interpreter.shell.ReplReporterImpl;
  * <p>Threads: execute runs on the session thread (the code runs on it too, so a cancel
  * interrupts that thread); complete runs on a completion thread beside it, using the REPL's
  * presentation compiler (a separate compiler instance) as Livy does; close from anywhere.
+ *
+ * <p>Not guarded: the code runs in the driver JVM, so {@code spark.stop()}, {@code sc.stop()},
+ * {@code spark.close()}, {@code SparkSession.active.stop()}, {@code SparkContext.getOrCreate().stop()}
+ * stop the SparkContext of all sessions of the driver, and {@code System.exit}, {@code sys.exit},
+ * {@code Runtime.getRuntime.halt} end the driver. {@code spark} and {@code sc} cannot be bound to
+ * safe stand-ins: a SparkContext subclass would start a second context, and a SparkSession
+ * subclass (classic.SparkSession's constructor is private[sql]) gets a cloned SessionState, so the
+ * session's Python and SQL would no longer see the temporary views made in Scala. A statement
+ * during which the context stopped ends with {@link ContextWatch#stoppedOutput}; the agent's
+ * {@link ContextWatch} notices the stop.
  */
 final class ScalaInterpreter implements Interpreter {
   static final String kOutputDirKey = "spark.repl.class.outputDir";
@@ -117,8 +127,10 @@ final class ScalaInterpreter implements Interpreter {
     sc.setJobGroup(jobGroup, "Hearth statement " + jobGroup, true);
     sc.setLocalProperty("spark.scheduler.pool", session.pool());
     SparkSession.setActiveSession(spark);
+    boolean contextWasStopped = sc.isStopped();
     try {
-      return executeLines(statementId, repl, code);
+      ObjectNode out = executeLines(statementId, repl, code);
+      return !contextWasStopped && sc.isStopped() ? ContextWatch.stoppedOutput(statementId) : out;
     } finally {
       sc.clearJobGroup();
     }
