@@ -24,12 +24,19 @@ stdin. Anything else goes to stderr, the driver log.
 
 A cell runs as in Livy's fake_shell: Python, or, when the cell is not valid Python as a whole,
 chunks of Python and magic lines: `%json v`, `%table v`, `%matplot plt` (see execute()).
+
+The SparkContext belongs to the driver and all of its sessions: stopping it from Python
+(spark.stop(), sc.stop(), with-blocks, StreamingContext.stop()) prints a notice instead (see
+guard_shared_context()), and SystemExit (sys.exit(), exit(), quit()) ends only the statement,
+with an error output. A worker that dies anyway (os._exit(), a signal, a crash) is replaced by
+the agent on the session's next statement, with a fresh namespace.
 """
 
 import ast
 import base64
 import datetime
 import decimal
+import faulthandler
 import importlib
 import io
 import json
@@ -155,6 +162,47 @@ def attach_to_spark(session_id):
         "sc": sc,
         "sqlContext": sql_context,
     }
+
+
+SHARED_CONTEXT = "the SparkContext is shared by this driver's sessions; delete the session to end it"
+SYSTEM_EXIT_NOTICE = ("Hearth: SystemExit ignored \u2014 the Python worker of this session keeps "
+                      "running, and its variables are kept\n")
+
+
+def guard_shared_context():
+    """Makes Python's ways to stop the SparkContext print a notice (into the statement's output,
+    as user code prints) instead. The context is the driver's, shared by all of its sessions;
+    stopping it would end every session of the driver. Patched on the classes, so that every
+    spelling lands here: spark.stop(), sc.stop(), spark.sparkContext.stop(),
+    SparkSession.builder.getOrCreate().stop(), SparkContext.getOrCreate().stop(),
+    SparkSession.stop(spark), `with spark:` / `with sc:` (their __exit__ calls stop()), and
+    StreamingContext.stop(), which would stop the JVM's context itself unless told not to.
+    Nothing guards the JVM objects reached through py4j (sc._jsc.stop(), spark._jsparkSession
+    .stop(), spark._jvm.System.exit()): the agent notices a stopped context (ContextWatch)."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    def session_stop(self):
+        print("Hearth: spark.stop() ignored \u2014 " + SHARED_CONTEXT)
+
+    def context_stop(self):
+        print("Hearth: sc.stop() ignored \u2014 " + SHARED_CONTEXT)
+
+    SparkSession.stop = session_stop
+    SparkContext.stop = context_stop
+    try:
+        from pyspark.streaming import StreamingContext
+    except ImportError:  # a pyspark without DStreams
+        return
+    streaming_stop = StreamingContext.stop
+
+    def streaming_context_stop(self, stopSparkContext=True, stopGraceFully=False):
+        streaming_stop(self, False, stopGraceFully)
+        if stopSparkContext:
+            print("Hearth: StreamingContext.stop() stopped the streaming context only \u2014 "
+                  + SHARED_CONTEXT)
+
+    StreamingContext.stop = streaming_context_stop
 
 
 def error_reply(statement_id, exc, frames=True):
@@ -397,10 +445,16 @@ def execute(namespace, statement_id, code):
     except (UnknownMagic, MagicError) as exc:
         return error_reply(statement_id, exc.exc if isinstance(exc, MagicError) else exc,
                            frames=False)
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt must not end the worker
+    except SystemExit as exc:  # sys.exit(), exit(), quit(): the statement ends, the worker not
+        reply = error_reply(statement_id, exc)
+        reply["traceback"].append(SYSTEM_EXIT_NOTICE)
+        return reply
+    except BaseException as exc:  # KeyboardInterrupt (a cancel) must not end the worker either
         return error_reply(statement_id, exc)
     finally:
         sys.stdout, sys.stderr, sys.displayhook = saved
+        if getattr(sys.stdin, "closed", True):  # exit() and quit() close it before SystemExit
+            sys.stdin = open(os.devnull, "r")
     data = dict(result or {})
     magic_text = "text/plain" in data
     output = (data.pop("text/plain", "") + captured.getvalue()).rstrip()
@@ -540,11 +594,15 @@ def main():
     # First thing: a SIGINT while the worker starts or waits must not kill it.
     signal.signal(signal.SIGINT, USER.on_sigint)
     proto_in, proto_out = open_protocol_streams()
+    # A crash (a segfault in a native library) leaves the Python stack in the driver log, and in
+    # the error output of the statement that was running (the agent shows stderr's last lines).
+    faulthandler.enable(file=sys.__stderr__)
     # The driver is headless: pyplot draws with Agg (which %matplot saves as PNG) unless the
     # session's environment names another backend.
     os.environ.setdefault("MPLBACKEND", "Agg")
     session_id = int(os.environ["HEARTH_SESSION_ID"])
     namespace = attach_to_spark(session_id)
+    guard_shared_context()
     # pyspark's SparkContext installs a SIGINT handler that cancels *all* jobs of the driver,
     # those of other sessions too; ours replaces it.
     signal.signal(signal.SIGINT, USER.on_sigint)
