@@ -27,7 +27,13 @@ import java.util.stream.Stream;
  * The pyspark kind: one Python process (hearth_worker.py) per session, attached to the driver
  * JVM through {@link PythonGateway}. Requests and replies are one JSON object per line on the
  * worker's stdin and stdout (the ops are described in hearth_worker.py); its stderr goes to the
- * driver log. A worker that dies fails its statement and is replaced on the next one.
+ * driver log.
+ *
+ * <p>A worker that dies (os._exit(), a signal, a crash) fails its statement with a WorkerDied
+ * error output (how it ended, its last stderr lines), its statement's Spark jobs are cancelled,
+ * and the session's next statement starts a new worker with a fresh namespace; the session's
+ * SparkSession (temporary views, settings) lives in the JVM and is kept. Death is noticed by the
+ * end of the worker's stdout or, should a process it forked hold that open, by its exit.
  *
  * <p>Threads: execute runs on the session thread; interrupt on whichever thread cancels;
  * complete on a completion thread. Writes to the worker's stdin are serialised by the worker's
@@ -36,6 +42,10 @@ import java.util.stream.Stream;
  */
 final class PythonWorker implements Interpreter {
   private static final int kTailLines = 40;
+  // How often a waiting statement checks that its worker still lives, and how long after the
+  // worker's exit a reply it wrote may take to be read.
+  private static final long kAliveCheckMs = 500;
+  private static final long kExitGraceMs = 2000;
   // Every live worker of the JVM, so that a shutdown hook leaves no orphan Python behind.
   private static final Set<Process> kLive = ConcurrentHashMap.newKeySet();
   // Stands for the end of the worker's stdout in a Running's replies.
@@ -102,23 +112,101 @@ final class PythonWorker implements Interpreter {
       return Outputs.error(statementId, "InterpreterError",
           "Fail to start interpreter:\n" + e.getMessage(), List.of());
     }
+    org.apache.spark.SparkContext sc = session.sparkSession().sparkContext();
+    boolean contextWasStopped = sc.isStopped();
     try {
       ObjectNode request = Codec.mapper().createObjectNode();
       request.put("op", "execute").put("statement_id", statementId).put("code", code)
           .put("job_group", jobGroup).put("pool", session.pool());
       r.write(request);
-      JsonNode reply = r.executeReplies.take();
+      JsonNode reply = awaitReply(r);
       if (reply == kEndOfStream || !reply.path("output").isObject()) {
-        return Outputs.error(statementId, "Error", "Interpreter died:\n" + died(r), List.of());
+        return workerDied(statementId, jobGroup, r);
+      }
+      if (!contextWasStopped && sc.isStopped()) {
+        // Through py4j (sc._jsc.stop()), which the worker's guards cannot see.
+        return ContextWatch.stoppedOutput(statementId);
       }
       return (ObjectNode) reply.get("output");
     } catch (IOException e) {
-      return Outputs.error(statementId, "Error", "Interpreter died:\n" + died(r), List.of());
+      return workerDied(statementId, jobGroup, r);
     } catch (InterruptedException e) {
       // Only close() interrupts a Python statement this way; the worker is being killed.
       Thread.currentThread().interrupt();
       return Outputs.error(statementId, "Error", "Interpreter interrupted", List.of());
     }
+  }
+
+  /** The worker's reply to the execute just written, or kEndOfStream once the worker is gone. */
+  private static JsonNode awaitReply(Running r) throws InterruptedException {
+    while (true) {
+      JsonNode reply = r.executeReplies.poll(kAliveCheckMs, TimeUnit.MILLISECONDS);
+      if (reply != null) {
+        return reply;
+      }
+      if (!r.process.isAlive()) {
+        // Its stdout ends with it unless a process it forked holds it open; a reply written
+        // right before the exit is still read within the grace period.
+        reply = r.executeReplies.poll(kExitGraceMs, TimeUnit.MILLISECONDS);
+        return reply != null ? reply : kEndOfStream;
+      }
+    }
+  }
+
+  /**
+   * The output of a statement whose worker died under it: WorkerDied, how the worker ended, its
+   * last stderr lines as traceback (a crash's Python stack is there: the worker enables
+   * faulthandler). Cancels the statement's Spark jobs, which nobody waits for any more.
+   */
+  private ObjectNode workerDied(long statementId, String jobGroup, Running r) {
+    Death death = died(r);
+    if (closed) {
+      return Outputs.error(statementId, "Error", "session closed", List.of());
+    }
+    System.err.println("hearth: session " + session.id() + ": the Python worker " + death.how()
+        + " during statement " + statementId);
+    try {
+      session.sparkSession().sparkContext().cancelJobGroup(jobGroup, "the Python worker of session "
+          + session.id() + " died");
+    } catch (Throwable t) {
+      System.err.println("hearth: session " + session.id() + ": cancelling job group " + jobGroup
+          + " failed: " + t);
+    }
+    List<String> traceback = new ArrayList<>();
+    if (!death.stderr().isEmpty()) {
+      traceback.add("The worker's last lines on stderr:\n");
+      death.stderr().forEach(line -> traceback.add(line + "\n"));
+    }
+    return Outputs.error(statementId, "WorkerDied", "the Python worker of this session " + death.how()
+        + "; its Python variables are lost (the session's SparkSession, its temporary views and"
+        + " settings are kept). The next statement starts a new worker.", traceback);
+  }
+
+  /** How a worker process ended, for a user: "exited with code 1", "was killed by signal 9 (SIGKILL)". */
+  static String howItEnded(Process p) {
+    if (p.isAlive()) {
+      return "stopped answering (its output ended) and was stopped";
+    }
+    int code = p.exitValue();
+    // Java reports a process ended by signal N as 128 + N.
+    if (code > 128 && code < 128 + 32) {
+      int signal = code - 128;
+      String name = switch (signal) {
+        case 1 -> " (SIGHUP)";
+        case 2 -> " (SIGINT)";
+        case 4 -> " (SIGILL)";
+        case 6 -> " (SIGABRT)";
+        case 7 -> " (SIGBUS)";
+        case 8 -> " (SIGFPE)";
+        case 9 -> " (SIGKILL)";
+        case 11 -> " (SIGSEGV)";
+        case 13 -> " (SIGPIPE)";
+        case 15 -> " (SIGTERM)";
+        default -> "";
+      };
+      return "was killed by signal " + signal + name;
+    }
+    return "exited with code " + code;
   }
 
   /**
@@ -257,7 +345,7 @@ final class PythonWorker implements Interpreter {
     }
     JsonNode ready = readReply(r);
     if (ready == null || !"ready".equals(ready.path("op").asText())) {
-      throw new IOException("the Python worker did not start:\n" + died(r));
+      throw new IOException("the Python worker did not start:\n" + String.join("\n", died(r).stderr()));
     }
     Thread reader = new Thread(() -> routeReplies(r), "hearth-python-out-" + session.id());
     reader.setDaemon(true);
@@ -362,21 +450,25 @@ final class PythonWorker implements Interpreter {
     }
   }
 
-  /** Reaps the dead worker and returns the last lines it wrote to stderr. */
-  private String died(Running r) {
+  /** How a worker ended and the last lines it wrote to stderr. */
+  private record Death(String how, List<String> stderr) {}
+
+  /** Reaps the dead worker (kills it if it is still there) and says how it ended. */
+  private Death died(Running r) {
     try {
       r.process.waitFor(2, TimeUnit.SECONDS);
       r.stderrPump.join(2000); // the pump ends at the end of stderr; wait for the last lines
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    String how = howItEnded(r.process); // before stopProcess, whose kill would hide it
     synchronized (startLock) {
       if (running == r) {
         stopProcess();
       }
     }
     synchronized (stderrTail) {
-      return String.join("\n", stderrTail);
+      return new Death(how, List.copyOf(stderrTail));
     }
   }
 
