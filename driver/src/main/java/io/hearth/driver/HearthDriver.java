@@ -14,9 +14,11 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkContext;
 import org.apache.spark.sql.SparkSession;
@@ -88,6 +90,8 @@ public final class HearthDriver implements Channel.Listener {
   private static final int kMaxQueuedCompletions = 256;
   private static final int kArtifactThreads = 2;
   private static final int kMaxQueuedArtifacts = 1024;
+  private static final int kJobThreads = 64;
+  private static final int kMaxQueuedJobs = 1024;
 
   private final Options options;
   private final String secret;
@@ -125,6 +129,21 @@ public final class HearthDriver implements Channel.Listener {
         t.setDaemon(true);
         return t;
       });
+  // Jobs (start_job) of all sessions: each runs on one of these threads from start to end, so
+  // at most kJobThreads jobs run at once and kMaxQueuedJobs wait (a job past that is answered
+  // failed). Threads end after a minute without work. They are created by the channel thread
+  // (execute), which has no Spark local properties for them to inherit.
+  private final ThreadPoolExecutor jobPool = new ThreadPoolExecutor(kJobThreads, kJobThreads,
+      60, TimeUnit.SECONDS, new ArrayBlockingQueue<>(kMaxQueuedJobs), new ThreadFactory() {
+        private final AtomicInteger count = new AtomicInteger();
+
+        @Override
+        public Thread newThread(Runnable r) {
+          Thread t = new Thread(r, "hearth-job-" + count.incrementAndGet());
+          t.setDaemon(true);
+          return t;
+        }
+      });
   private final AtomicBoolean shuttingDown = new AtomicBoolean();
   private final PythonGateway gateway;
 
@@ -132,6 +151,7 @@ public final class HearthDriver implements Channel.Listener {
     this.options = options;
     this.secret = secret;
     this.gateway = new PythonGateway(spark, sessions);
+    jobPool.allowCoreThreadTimeOut(true);
     this.channel = new Channel(options.server(), this::hello, options.idleTimeoutMs(), this);
   }
 
@@ -221,7 +241,7 @@ public final class HearthDriver implements Channel.Listener {
       // Created on the channel thread so that an execute right behind it finds the session.
       // A second open_session for the same id (a re-send) gets the session's current state.
       Session s = sessions.computeIfAbsent(m.sessionId(),
-          id -> new Session(id, m.kind(), spark, channel, gateway, timer));
+          id -> new Session(id, m.kind(), spark, channel, gateway, timer, jobPool));
       channel.send(new Message.SessionState(m.sessionId(), s.busy() ? "busy" : "idle", null));
     } else if (message instanceof Message.Execute m) {
       Session s = sessions.get(m.sessionId());
@@ -245,6 +265,20 @@ public final class HearthDriver implements Channel.Listener {
       if (s != null) { // a cancel for an unknown session, like one for an unknown statement, is ignored
         s.cancel(m.statementId());
       }
+    } else if (message instanceof Message.StartJob m) {
+      Session s = sessions.get(m.sessionId());
+      if (s == null) {
+        channel.send(new Message.JobUpdate(m.sessionId(), m.jobId(), "failed", 0.0, 0,
+            System.currentTimeMillis(), null, "no session " + m.sessionId() + " on this driver",
+            List.of()));
+      } else {
+        s.startJob(m);
+      }
+    } else if (message instanceof Message.CancelJob m) {
+      Session s = sessions.get(m.sessionId());
+      if (s != null) { // a cancel for an unknown session, like one for an unknown job, is ignored
+        s.cancelJob(m.jobId());
+      }
     } else if (message instanceof Message.Complete m) {
       complete(m);
     } else if (message instanceof Message.AddArtifact m) {
@@ -263,6 +297,11 @@ public final class HearthDriver implements Channel.Listener {
         s.reportProgress();
       } catch (Throwable t) { // an exception would end the timer's schedule
         System.err.println("hearth: session " + s.id() + ": progress failed: " + t);
+      }
+      try {
+        s.reportJobProgress();
+      } catch (Throwable t) {
+        System.err.println("hearth: session " + s.id() + ": job progress failed: " + t);
       }
     }
   }
@@ -336,6 +375,7 @@ public final class HearthDriver implements Channel.Listener {
     timer.shutdownNow();
     completer.shutdownNow();
     artifacts.shutdownNow();
+    jobPool.shutdownNow();
     gateway.stop();
     try {
       spark.join().stop();

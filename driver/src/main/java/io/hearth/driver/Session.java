@@ -10,6 +10,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -24,15 +25,18 @@ import org.apache.spark.sql.SparkSession;
 
 /**
  * One interactive session: its own SparkSession (spark.newSession()), its interpreters (created
- * on first use) and one thread that runs its statements in order, one at a time.
+ * on first use), one thread that runs its statements in order, one at a time, and its jobs
+ * ({@link Jobs}), which run beside the statements on the driver's job threads.
  *
- * <p>Threads: {@link #submit} and {@link #cancel} are called by the channel thread,
- * {@link #reportProgress} and the cancel repeats by the driver's timer thread, {@link #complete}
- * by a completion thread, {@link #addArtifact} by an artifact thread, {@link #close} by the
+ * <p>Threads: {@link #submit}, {@link #cancel}, {@link #startJob} and {@link #cancelJob} are
+ * called by the channel thread, {@link #reportProgress}, {@link #reportJobProgress} and the
+ * cancel repeats by the driver's timer thread, {@link #complete} by a completion thread,
+ * {@link #addArtifact} by an artifact thread or a job thread (a job's jar), {@link #close} by the
  * control thread; statements run on the session's
  * thread. The queue and the running statement are guarded by {@code lock}; every
  * statement_update is sent while holding it, so the channel receives a statement's updates in
- * order and never a progress update after its final one.
+ * order and never a progress update after its final one. The jobs have their own lock (in
+ * {@link Jobs}); it and {@code lock} are never held together.
  */
 final class Session {
   private static final int kMaxQueued = 10_000;
@@ -82,14 +86,17 @@ final class Session {
   private final Object artifactLock = new Object(); // one add_artifact of the session at a time
   private final List<URL> jars = new CopyOnWriteArrayList<>();
   private final List<Artifacts.PythonPath> pythonPaths = new CopyOnWriteArrayList<>();
+  private final Jobs jobs;
 
+  /** jobPool: the driver's job threads, shared by its sessions (bounded, bounded queue). */
   Session(long id, String kind, CompletableFuture<SparkSession> rootSpark, Channel channel,
-      PythonGateway gateway, ScheduledExecutorService timer) {
+      PythonGateway gateway, ScheduledExecutorService timer, ExecutorService jobPool) {
     this.id = id;
     this.rootSpark = rootSpark;
     this.channel = channel;
     this.gateway = gateway;
     this.timer = timer;
+    this.jobs = new Jobs(this, channel, jobPool, timer);
     this.thread = new Thread(this::run, "hearth-session-" + id);
     thread.setDaemon(true);
     thread.start();
@@ -116,6 +123,26 @@ final class Session {
       spark = rootSpark.join().newSession();
     }
     return spark;
+  }
+
+  /** The driver's SparkSession if it is up, else null. Never blocks. */
+  SparkSession rootSparkIfReady() {
+    return rootSpark.isDone() && !rootSpark.isCompletedExceptionally() ? rootSpark.join() : null;
+  }
+
+  /** start_job: see {@link Jobs#start}. Never blocks. */
+  void startJob(Message.StartJob start) {
+    jobs.start(start);
+  }
+
+  /** cancel_job: see {@link Jobs#cancel}. Never blocks. */
+  void cancelJob(long jobId) {
+    jobs.cancel(jobId);
+  }
+
+  /** Called by the driver's timer every 250 ms: see {@link Jobs#reportProgress}. */
+  void reportJobProgress() {
+    jobs.reportProgress();
   }
 
   /** Queues a statement; a statement id seen before is ignored (a re-send after reconnect). */
@@ -206,7 +233,12 @@ final class Session {
     if (!rootSpark.isDone() || rootSpark.isCompletedExceptionally()) {
       return false;
     }
-    JavaSparkStatusTracker tracker = JavaSparkContext.fromSparkContext(rootSpark.join().sparkContext()).statusTracker();
+    return hasRunningJob(rootSpark.join().sparkContext(), group);
+  }
+
+  /** Whether the Spark job group has a running Spark job (statements' and jobs' groups). */
+  static boolean hasRunningJob(SparkContext sc, String group) {
+    JavaSparkStatusTracker tracker = JavaSparkContext.fromSparkContext(sc).statusTracker();
     for (int jobId : tracker.getJobIdsForGroup(group)) {
       SparkJobInfo job = tracker.getJobInfo(jobId);
       if (job != null && job.status() == JobExecutionStatus.RUNNING) {
@@ -340,11 +372,14 @@ final class Session {
   }
 
   /**
-   * Drops queued statements, cancels the running one's Spark jobs and interrupts it, ends the
-   * interpreters and waits (bounded) for the session thread. Blocks; not called on the channel
-   * thread.
+   * Drops queued statements, cancels the running one's Spark jobs and interrupts it, cancels
+   * the session's jobs, ends the interpreters and waits (bounded, 30 s in all) for the session
+   * thread and the jobs; every job has its final job_update when this returns. Blocks; not
+   * called on the channel thread.
    */
   void close() {
+    long deadline = System.currentTimeMillis() + kCloseWaitMs;
+    jobs.cancelAll();
     String group = null;
     synchronized (lock) {
       closed = true;
@@ -370,6 +405,7 @@ final class Session {
     if (thread.isAlive()) {
       System.err.println("hearth: session " + id + ": statement still running after close");
     }
+    jobs.awaitEnd(deadline);
     System.err.println("hearth: session " + id + " closed");
   }
 
