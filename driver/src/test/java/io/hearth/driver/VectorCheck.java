@@ -194,6 +194,17 @@ public final class VectorCheck {
         || new Message.Hello("d", "s3cr3t", List.of(1L), 1, "4").toString().contains("s3cr3t")) {
       fail("hello: secret must be encoded but never appear in toString()");
     }
+    // A job's traceback is bounded (the final job_update must fit in a frame).
+    checks++;
+    Throwable deep = new IllegalStateException("deep");
+    StackTraceElement[] frames = new StackTraceElement[5000];
+    java.util.Arrays.fill(frames, new StackTraceElement("a.B", "c", "B.java", 1));
+    deep.setStackTrace(frames);
+    List<String> traceback = Jobs.traceback(deep);
+    if (traceback.size() != 501 || !traceback.get(0).equals("java.lang.IllegalStateException: deep")
+        || !traceback.get(500).endsWith(" more lines")) {
+      fail("job traceback not bounded: " + traceback.size() + " lines");
+    }
     Map<String, Long> durations = Map.of("500ms", 500L, "90s", 90_000L, "10m", 600_000L, "2h", 7_200_000L);
     durations.forEach((text, ms) -> {
       checks++;
