@@ -35,6 +35,10 @@ const std::vector<SettingSpec> kSettings = {
     {"local-dir-whitelist", "", "comma-separated directories whose files add-jar/add-pyfile/add-file may take by file: URI"},
     {"max-request-mib", "100", "largest request body in MiB (uploads included); larger ones are answered 413"},
     {"artifact-timeout", "2m", "how long adding a jar or file to a session may take"},
+    {"default-share-level", "session", "share level of a session whose request has no shareLevel: session (its own driver, as Livy) or user (a shared driver of its user)"},
+    {"driver-pool-size", "0", "warm pool: idle pre-started drivers kept for anonymous sessions with the default launch settings (and as many per --driver-pool-users user)"},
+    {"driver-pool-users", "", "comma-separated users who each get --driver-pool-size pooled drivers of their own"},
+    {"driver-unused-timeout", "10m", "a shared driver without sessions this long is stopped (0 = never; pooled drivers are kept)"},
     {"config", "", "a config file of `key = value` lines with the keys above"},
 };
 
@@ -107,13 +111,16 @@ Result<ServerConfig> ServerConfig::parse(const std::vector<std::string>& args) {
   }
   for (auto& [key, value] : flags) config.values_[key] = value;
   if (auto v = config.get_bool("csrf-protection"); !v) return v.error();
+  if (const auto& level = config.get("default-share-level"); level != "session" && level != "user") {
+    return make_error("bad_config", "default-share-level: expected session or user, got '" + level + "'");
+  }
   for (std::string_view key : {"port", "driver-port", "log-lines", "rest-threads", "retained-statements",
-                               "max-starting-sessions", "max-request-mib"}) {
+                               "max-starting-sessions", "max-request-mib", "driver-pool-size"}) {
     if (auto v = config.get_int(key); !v) return v.error();
   }
   for (std::string_view key : {"driver-idle-timeout", "heartbeat-interval", "driver-stop-timeout",
                                "completion-timeout", "session-timeout", "session-state-retain",
-                               "gc-interval", "artifact-timeout"}) {
+                               "gc-interval", "artifact-timeout", "driver-unused-timeout"}) {
     if (auto v = config.get_duration(key); !v) return v.error();
   }
   for (std::string_view key : {"gc-interval", "heartbeat-interval"}) {

@@ -149,6 +149,11 @@ Result<session::SessionRequest> parse_create_session(std::string_view body) {
         }
         request.kind = *normalized;
       }
+    } else if (key == "shareLevel") {
+      r = set_string(request.share_level);
+      if (r && request.share_level && *request.share_level != "session" && *request.share_level != "user") {
+        return bad_request("shareLevel must be \"session\" or \"user\", not \"" + *request.share_level + "\"");
+      }
     } else if (key == "proxyUser") r = set_string(request.proxy_user);
     else if (key == "name") r = set_string(request.name);
     else if (key == "driverMemory") r = set_string(request.driver_memory);
@@ -429,6 +434,130 @@ std::string render_message(std::string_view message) {
   return json_object([&](Writer& w) {
     w.Key("msg"); write_string(w, message);
   });
+}
+
+namespace {
+void write_optional_int(Writer& w, const std::optional<int64_t>& v) {
+  if (v) w.Int64(*v);
+  else w.Null();
+}
+
+void write_map(Writer& w, const std::map<std::string, std::string>& values) {
+  w.StartObject();
+  for (const auto& [key, value] : values) {
+    write_string(w, key);
+    write_string(w, value);
+  }
+  w.EndObject();
+}
+}  // namespace
+
+std::string render_driver(const session::DriverView& d) {
+  const session::DriverRecord& r = d.record;
+  return json_object([&](Writer& w) {
+    w.Key("id"); write_string(w, r.id);
+    w.Key("state"); write_string(w, d.state);
+    w.Key("user"); write_optional(w, r.user);
+    w.Key("shareLevel"); write_string(w, r.share_level);
+    w.Key("pooled"); w.Bool(r.pooled);
+    w.Key("profile");
+    w.StartObject();
+    w.Key("driverMemory"); write_optional(w, r.profile.driver_memory);
+    w.Key("driverCores"); write_optional_int(w, r.profile.driver_cores);
+    w.Key("executorMemory"); write_optional(w, r.profile.executor_memory);
+    w.Key("executorCores"); write_optional_int(w, r.profile.executor_cores);
+    w.Key("numExecutors"); write_optional_int(w, r.profile.num_executors);
+    w.Key("queue"); write_optional(w, r.profile.queue);
+    w.Key("conf"); write_map(w, r.profile.conf);
+    w.EndObject();
+    w.Key("sessions");
+    w.StartArray();
+    for (int64_t id : d.sessions) w.Int64(id);
+    w.EndArray();
+    w.Key("load");
+    w.StartObject();
+    w.Key("sessions"); w.Int64(static_cast<int64_t>(d.sessions.size()));
+    w.Key("busySessions"); w.Int64(d.busy_sessions);
+    w.Key("runningStatements"); w.Int64(d.running_statements);
+    w.Key("runningJobs"); w.Int64(d.running_jobs);
+    w.EndObject();
+    w.Key("appId"); write_optional(w, r.app_id);
+    w.Key("sparkUiUrl"); write_optional(w, r.spark_ui_url);
+    w.Key("pid"); w.Int64(r.pid);
+    w.Key("created"); w.Int64(r.created_ms);
+    w.Key("lastUsed"); w.Int64(r.last_used_ms);
+  });
+}
+
+std::string render_driver_list(const std::vector<std::string>& rendered) {
+  return render_list("", 0, "total", static_cast<int64_t>(rendered.size()), "drivers", rendered, false);
+}
+
+Result<session::JobRequest> parse_start_job(std::string_view body) {
+  auto doc = parse_object(body);
+  if (!doc) return doc.error();
+  session::JobRequest request;
+  bool has_class = false;
+  for (const auto& member : doc->GetObject()) {
+    std::string_view key(member.name.GetString(), member.name.GetStringLength());
+    const rapidjson::Value& v = member.value;
+    if (key == "className") {
+      if (!v.IsString() || v.GetStringLength() == 0) {
+        return bad_request(type_error("className", "a non-empty string"));
+      }
+      request.class_name.assign(v.GetString(), v.GetStringLength());
+      has_class = true;
+    } else if (key == "jar") {
+      auto jar = optional_string(v, key);
+      if (!jar) return jar.error();
+      request.jar = std::move(*jar);
+    } else if (key == "args") {
+      auto args = string_list(v, key);
+      if (!args) return args.error();
+      request.args = std::move(*args);
+    } else if (key == "conf") {
+      if (v.IsNull()) continue;
+      if (!v.IsObject()) return bad_request(type_error("conf", "an object"));
+      for (const auto& entry : v.GetObject()) {
+        std::string conf_key(entry.name.GetString(), entry.name.GetStringLength());
+        auto value = conf_value(entry.value, conf_key);
+        if (!value) return value.error();
+        request.conf[conf_key] = std::move(*value);
+      }
+    } else {
+      return bad_request("Unrecognized field \"" + std::string(key) + "\" in the job request");
+    }
+  }
+  if (!has_class) return bad_request("field 'className' is required");
+  return request;
+}
+
+std::string render_job(const session::JobRecord& j) {
+  return json_object([&](Writer& w) {
+    w.Key("id"); w.Int64(j.id);
+    w.Key("sessionId"); w.Int64(j.session_id);
+    w.Key("className"); write_string(w, j.class_name);
+    w.Key("jar"); write_optional(w, j.jar);
+    w.Key("args"); write_list(w, j.args);
+    w.Key("conf"); write_map(w, j.conf);
+    w.Key("state"); write_string(w, session::to_string(j.state));
+    w.Key("progress"); w.Double(j.progress);
+    w.Key("created"); w.Int64(j.created_ms);
+    w.Key("started"); w.Int64(j.started_ms);
+    w.Key("completed"); w.Int64(j.completed_ms);
+    w.Key("result");
+    if (j.result_json) {
+      w.RawValue(j.result_json->data(), j.result_json->size(), rapidjson::kObjectType);
+    } else {
+      w.Null();
+    }
+    w.Key("error"); write_optional(w, j.error);
+    w.Key("traceback"); write_list(w, j.traceback);
+  });
+}
+
+std::string render_job_list(int64_t total, const std::vector<std::string>& rendered) {
+  return render_list("", 0, "total", total, "jobs", rendered, false);
 }
 
 }  // namespace hearth::server

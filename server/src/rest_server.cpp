@@ -82,6 +82,16 @@ Result<int64_t> statement_id_of(const Request& request) {
   return value;
 }
 
+Result<int64_t> job_id_of(const Request& request) {
+  auto text = request.param(":jobid").as<std::string>();
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return make_error("not_found", "Job '" + text + "' not found.");
+  }
+  return value;
+}
+
 void not_implemented(const Request& request, ResponseWriter& response) {
   send_error(response, make_error("not_implemented", request.resource() +
                                                          " is not supported by this Hearth version yet"));
@@ -354,12 +364,10 @@ struct RestServer::Impl {
     Post(router, "/sessions/:id/add-pyfile", add("pyfile"));
     Post(router, "/sessions/:id/add-file", add("file"));
 
-    for (const char* path : {"/sessions/:id/submit-job", "/sessions/:id/run-job",
-                             "/sessions/:id/jobs/:jobid/cancel", "/batches"}) {
+    for (const char* path : {"/sessions/:id/submit-job", "/sessions/:id/run-job", "/batches"}) {
       Post(router, path, guard(not_implemented));
     }
-    for (const char* path : {"/sessions/:id/jobs/:jobid", "/batches", "/batches/:id",
-                             "/batches/:id/state", "/batches/:id/log"}) {
+    for (const char* path : {"/batches", "/batches/:id", "/batches/:id/state", "/batches/:id/log"}) {
       Get(router, path, guard(not_implemented));
     }
     Delete(router, "/batches/:id", guard(not_implemented));
@@ -404,6 +412,91 @@ struct RestServer::Impl {
         return;
       }
       send_json(response, Code::Ok, render_statement(*statement));
+    }));
+
+    // Hearth: drivers.
+    Get(router, "/drivers", guard([this](const Request&, ResponseWriter& response) {
+      std::vector<std::string> rendered;
+      for (const auto& driver : sessions.list_drivers()) rendered.push_back(render_driver(driver));
+      send_json(response, Code::Ok, render_driver_list(rendered));
+    }));
+
+    Get(router, "/drivers/:driver", guard([this](const Request& request, ResponseWriter& response) {
+      auto driver = sessions.get_driver(request.param(":driver").as<std::string>());
+      if (!driver) return send_error(response, driver.error());
+      send_json(response, Code::Ok, render_driver(*driver));
+    }));
+
+    Delete(router, "/drivers/:driver", guard([this](const Request& request, ResponseWriter& response) {
+      auto deleted = sessions.delete_driver(request.param(":driver").as<std::string>());
+      if (!deleted) return send_error(response, deleted.error());
+      send_json(response, Code::Ok, render_message("deleted"));
+    }));
+
+    Get(router, "/sessions/:id/driver", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto driver = sessions.session_driver(*id);
+      if (!driver) return send_error(response, driver.error());
+      send_json(response, Code::Ok, render_driver(*driver));
+    }));
+
+    Delete(router, "/sessions/:id/driver", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto driver = sessions.session_driver(*id);
+      if (!driver) return send_error(response, driver.error());
+      auto deleted = sessions.delete_driver(driver->record.id);
+      if (!deleted) return send_error(response, deleted.error());
+      send_json(response, Code::Ok, render_message("deleted"));
+    }));
+
+    // Hearth: jobs (classes from jars run in the session's driver).
+    Post(router, "/sessions/:id/jobs", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto parsed = parse_start_job(request.body());
+      if (!parsed) return send_error(response, parsed.error());
+      if (parsed->jar) {
+        auto allowed = check_artifact_uri(*parsed->jar, options.local_dir_whitelist);
+        if (!allowed) return send_error(response, allowed.error());
+        parsed->jar = *allowed;
+      }
+      auto job = sessions.start_job(*id, std::move(*parsed));
+      if (!job) return send_error(response, job.error());
+      response.headers().add<Pistache::Http::Header::Location>(
+          "/sessions/" + std::to_string(*id) + "/jobs/" + std::to_string(job->id));
+      send_json(response, Code::Created, render_job(*job));
+    }));
+
+    Get(router, "/sessions/:id/jobs", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto jobs = sessions.list_jobs(*id);
+      if (!jobs) return send_error(response, jobs.error());
+      std::vector<std::string> rendered;
+      for (const auto& job : *jobs) rendered.push_back(render_job(job));
+      send_json(response, Code::Ok, render_job_list(static_cast<int64_t>(rendered.size()), rendered));
+    }));
+
+    Get(router, "/sessions/:id/jobs/:jobid", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto job_id = job_id_of(request);
+      if (!job_id) return send_error(response, job_id.error());
+      auto job = sessions.get_job(*id, *job_id);
+      if (!job) return send_error(response, job.error());
+      send_json(response, Code::Ok, render_job(*job));
+    }));
+
+    Post(router, "/sessions/:id/jobs/:jobid/cancel", guard([this](const Request& request, ResponseWriter& response) {
+      auto id = session_id_of(sessions, request);
+      if (!id) return send_error(response, id.error());
+      auto job_id = job_id_of(request);
+      if (!job_id) return send_error(response, job_id.error());
+      auto job = sessions.cancel_job(*id, *job_id);
+      if (!job) return send_error(response, job.error());
+      send_json(response, Code::Ok, render_job(*job));
     }));
 
     router.addNotFoundHandler(guard([](const Request& request, ResponseWriter& response) {

@@ -126,6 +126,17 @@ int run(const ServerConfig& config) {
   settings.gc_interval = must(config.get_duration("gc-interval"));
   settings.max_starting = static_cast<std::size_t>(must(config.get_int("max-starting-sessions")));
   settings.artifact_timeout = must(config.get_duration("artifact-timeout"));
+  settings.default_share_level = config.get("default-share-level");
+  settings.pool_size = static_cast<std::size_t>(must(config.get_int("driver-pool-size")));
+  settings.driver_unused_timeout = must(config.get_duration("driver-unused-timeout"));
+  for (std::string_view users = config.get("driver-pool-users"); !users.empty();) {
+    auto comma = users.find(',');
+    std::string user(users.substr(0, comma));
+    user.erase(0, user.find_first_not_of(' '));
+    user.erase(user.find_last_not_of(' ') + 1);
+    if (!user.empty()) settings.pool_users.push_back(user);
+    users = comma == std::string_view::npos ? std::string_view() : users.substr(comma + 1);
+  }
 
   session::SessionManager manager(store, settings);
 

@@ -102,6 +102,19 @@ void write_request(JsonWriter& w, const SessionRequest& r) {
   write_field(w, "archives", r.archives);
   write_field(w, "conf", r.conf);
   write_field(w, "heartbeat_timeout_s", r.heartbeat_timeout_s);
+  write_field(w, "share_level", r.share_level);
+  w.EndObject();
+}
+
+void write_profile(JsonWriter& w, const DriverProfile& p) {
+  w.StartObject();
+  write_field(w, "driver_memory", p.driver_memory);
+  write_field(w, "executor_memory", p.executor_memory);
+  write_field(w, "queue", p.queue);
+  write_field(w, "driver_cores", p.driver_cores);
+  write_field(w, "executor_cores", p.executor_cores);
+  write_field(w, "num_executors", p.num_executors);
+  write_field(w, "conf", p.conf);
   w.EndObject();
 }
 
@@ -284,7 +297,51 @@ std::string encode_driver(const DriverRecord& record) {
   write_field(w, "secret", record.secret);
   write_field(w, "pid", record.pid);
   write_field(w, "created_ms", record.created_ms);
+  write_field(w, "user", record.user);
+  write_field(w, "share_level", record.share_level);
+  write_key(w, "pooled");
+  w.Bool(record.pooled);
+  write_key(w, "profile");
+  write_profile(w, record.profile);
+  write_field(w, "state", to_string(record.state));
+  write_field(w, "app_id", record.app_id);
+  write_field(w, "spark_ui_url", record.spark_ui_url);
+  write_field(w, "last_used_ms", record.last_used_ms);
   w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+Result<std::string> encode_job(const JobRecord& record) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  write_field(w, "version", int64_t{kRecordVersion});
+  write_field(w, "session_id", record.session_id);
+  write_field(w, "id", record.id);
+  write_field(w, "class_name", record.class_name);
+  write_field(w, "jar", record.jar);
+  write_field(w, "args", record.args);
+  write_field(w, "conf", record.conf);
+  write_field(w, "state", to_string(record.state));
+  write_key(w, "progress");
+  if (!std::isfinite(record.progress)) return make_error("invalid_record", "job progress is not finite");
+  w.Double(record.progress);
+  write_field(w, "created_ms", record.created_ms);
+  write_field(w, "started_ms", record.started_ms);
+  write_field(w, "completed_ms", record.completed_ms);
+  write_key(w, "result");
+  if (record.result_json) {
+    rapidjson::Document result;
+    result.Parse<kParseFlags>(record.result_json->data(), record.result_json->size());
+    if (result.HasParseError()) return make_error("invalid_record", "job result is not valid JSON");
+    result.Accept(w);
+  } else {
+    w.Null();
+  }
+  write_field(w, "error", record.error);
+  write_field(w, "traceback", record.traceback);
+  w.EndObject();
+  if (!w.IsComplete()) return make_error("invalid_record", "job could not be encoded");
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
@@ -324,6 +381,7 @@ Result<SessionRecord> decode_session(std::string_view json) {
       q.archives = r.string_list("archives");
       q.conf = r.string_map("conf");
       q.heartbeat_timeout_s = r.int64("heartbeat_timeout_s");
+      q.share_level = r.optional_string("share_level");
     }
   }
   if (!error.empty()) return corrupt(std::move(error));
@@ -371,7 +429,70 @@ Result<DriverRecord> decode_driver(std::string_view json) {
   record.secret = f.string("secret");
   record.pid = f.int64("pid");
   record.created_ms = f.int64("created_ms");
+  record.user = f.optional_string("user");
+  record.share_level = f.string("share_level");
+  if (const rapidjson::Value* pooled = f.required("pooled"); pooled != nullptr) {
+    if (pooled->IsBool()) {
+      record.pooled = pooled->GetBool();
+    } else {
+      f.fail("pooled", "must be a boolean");
+    }
+  }
+  if (const rapidjson::Value* profile = f.required("profile"); profile != nullptr) {
+    if (!profile->IsObject()) {
+      f.fail("profile", "must be an object");
+    } else {
+      FieldReader p(*profile, "profile.", &error);
+      DriverProfile& q = record.profile;
+      q.driver_memory = p.optional_string("driver_memory");
+      q.executor_memory = p.optional_string("executor_memory");
+      q.queue = p.optional_string("queue");
+      q.driver_cores = p.optional_int64("driver_cores");
+      q.executor_cores = p.optional_int64("executor_cores");
+      q.num_executors = p.optional_int64("num_executors");
+      q.conf = p.string_map("conf");
+    }
+  }
+  const std::string state = f.string("state");
+  record.app_id = f.optional_string("app_id");
+  record.spark_ui_url = f.optional_string("spark_ui_url");
+  record.last_used_ms = f.int64("last_used_ms");
   if (!error.empty()) return corrupt(std::move(error));
+  auto parsed_state = parse_driver_state(state);
+  if (!parsed_state) return corrupt("unknown driver state \"" + state + "\"");
+  record.state = *parsed_state;
+  return record;
+}
+
+Result<JobRecord> decode_job(std::string_view json) {
+  rapidjson::Document doc;
+  if (auto parsed = parse_record(json, doc); !parsed) return parsed.error();
+  std::string error;
+  FieldReader f(doc, "", &error);
+  JobRecord record;
+  record.session_id = f.int64("session_id");
+  record.id = f.int64("id");
+  record.class_name = f.string("class_name");
+  record.jar = f.optional_string("jar");
+  record.args = f.string_list("args");
+  record.conf = f.string_map("conf");
+  const std::string state = f.string("state");
+  record.progress = f.number("progress");
+  record.created_ms = f.int64("created_ms");
+  record.started_ms = f.int64("started_ms");
+  record.completed_ms = f.int64("completed_ms");
+  if (const rapidjson::Value* result = f.required("result"); result != nullptr && !result->IsNull()) {
+    rapidjson::StringBuffer buffer;
+    JsonWriter w(buffer);
+    result->Accept(w);
+    record.result_json.emplace(buffer.GetString(), buffer.GetSize());
+  }
+  record.error = f.optional_string("error");
+  record.traceback = f.string_list("traceback");
+  if (!error.empty()) return corrupt(std::move(error));
+  auto parsed_state = parse_job_state(state);
+  if (!parsed_state) return corrupt("unknown job state \"" + state + "\"");
+  record.state = *parsed_state;
   return record;
 }
 

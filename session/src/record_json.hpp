@@ -19,6 +19,8 @@ std::string encode_session(const SessionRecord& record);
 // record would be unreadable, so it is refused before it is written.
 Result<std::string> encode_statement(const StatementRecord& record);
 std::string encode_driver(const DriverRecord& record);
+// Error "invalid_record" if result_json is not valid JSON or progress is not finite.
+Result<std::string> encode_job(const JobRecord& record);
 
 // Strict: bad JSON, another version, a missing required field, a wrong type or an unknown state
 // string → Error{"corrupt_record", <what is wrong>}. Missing optional fields read as nullopt and
@@ -30,5 +32,6 @@ std::string encode_driver(const DriverRecord& record);
 Result<SessionRecord> decode_session(std::string_view json);
 Result<StatementRecord> decode_statement(std::string_view json);
 Result<DriverRecord> decode_driver(std::string_view json);
+Result<JobRecord> decode_job(std::string_view json);
 
 }  // namespace hearth::session::record_json

@@ -9,6 +9,7 @@
 
 #include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/uuid_io.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -116,7 +117,8 @@ SessionManager::SessionManager(SessionStore& store, SessionManagerSettings setti
 SessionManager::~SessionManager() { stop(); }
 
 void SessionManager::start() {
-  // No recovery yet: drivers of an earlier server process are not ours, so their sessions end.
+  // No recovery yet: drivers of an earlier server process are not ours (they exit by themselves
+  // once the server is gone longer than their idle timeout), so their sessions end.
   if (auto sessions = store_.list_sessions(); sessions) {
     for (auto& record : *sessions) {
       if (is_finished(record.state)) continue;
@@ -129,6 +131,9 @@ void SessionManager::start() {
   } else {
     throw std::runtime_error("cannot read sessions from the store: " + sessions.error().message);
   }
+  if (auto drivers = store_.list_drivers(); drivers) {
+    for (const auto& record : *drivers) (void)store_.delete_driver(record.id);
+  }
   DriverChannel::Options options;
   options.bind_endpoint = settings_.driver_bind_endpoint;
   options.heartbeat = settings_.heartbeat;
@@ -136,19 +141,22 @@ void SessionManager::start() {
       options,
       [this](const std::string& driver_id) -> std::optional<std::string> {
         std::lock_guard lock(mutex_);
-        if (auto* live = live_by_driver(driver_id)) return live->secret;
+        if (auto* driver = find_driver(driver_id)) return driver->record.secret;
         return std::nullopt;
       },
       static_cast<DriverChannel::Listener&>(*this));
   if (auto started = channel_->start(); !started) throw std::runtime_error(started.error().message);
-  gc_thread_ = std::thread([this] { collect_garbage_loop(); });
   sparkr_missing_ = find_sparkr(settings_.launch.spark_home);
+  {
+    std::lock_guard lock(mutex_);
+    refill_pool();
+  }
+  gc_thread_ = std::thread([this] { collect_garbage_loop(); });
 }
 
 std::string SessionManager::driver_endpoint() const { return channel_->endpoint(); }
 
 void SessionManager::stop() {
-  std::vector<std::unique_ptr<LiveSession>> sessions;
   {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
@@ -156,32 +164,162 @@ void SessionManager::stop() {
   }
   gc_cv_.notify_all();
   if (gc_thread_.joinable()) gc_thread_.join();
+  std::vector<std::shared_ptr<ChildProcess>> processes;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, driver] : drivers_) {
+      if (!driver->process || !driver->process->running()) continue;
+      driver->stopping = true;
+      for (int64_t session_id : driver->sessions) (void)set_state(session_id, SessionState::kShuttingDown);
+      if (channel_) (void)channel_->send(id, protocol::Shutdown{});
+      processes.push_back(driver->process);
+    }
+  }
+  // Wait without the lock: exit callbacks take it to record the final states.
+  for (auto& process : processes) process->stop(settings_.stop_grace);
+  std::vector<std::unique_ptr<LiveDriver>> drivers;
+  std::vector<std::unique_ptr<LiveSession>> sessions;
   {
     std::lock_guard lock(mutex_);
     for (auto& [id, live] : live_) {
-      if (live->process && live->process->running()) {
-        (void)set_state(id, SessionState::kShuttingDown);
-        if (channel_) (void)channel_->send(live->driver_id, protocol::Shutdown{});
+      if (auto record = store_.get_session(id); record && record->has_value() &&
+                                                !is_finished((*record)->state)) {
+        (*record)->state = SessionState::kDead;
+        (void)store_.put_session(**record);
+      }
+      sessions.push_back(std::move(live));
+    }
+    live_.clear();
+    for (auto& [id, driver] : drivers_) {
+      std::filesystem::remove(driver->secret_file);
+      (void)store_.delete_driver(id);
+      drivers.push_back(std::move(driver));
+    }
+    drivers_.clear();
+  }
+  processes.clear();
+  sessions.clear();  // joins the supervisors, outside the lock
+  drivers.clear();
+  if (channel_) channel_->stop();
+}
+
+SessionManager::LiveDriver* SessionManager::find_driver(const std::string& driver_id) {
+  auto it = drivers_.find(driver_id);
+  return it == drivers_.end() ? nullptr : it->second.get();
+}
+
+SessionManager::LiveSession* SessionManager::live_session(int64_t session_id,
+                                                          const std::string& driver_id) {
+  auto it = live_.find(session_id);
+  if (it == live_.end() || it->second->driver_id != driver_id) return nullptr;
+  return it->second.get();
+}
+
+SessionManager::LiveDriver* SessionManager::find_attachable(const std::string& share_level,
+                                                            const std::optional<std::string>& user,
+                                                            const DriverProfile& profile) {
+  auto usable = [](const LiveDriver& d) {
+    return !d.stopping && !d.exited &&
+           (d.record.state == DriverState::kStarting || d.record.state == DriverState::kReady);
+  };
+  if (share_level == "user") {
+    for (auto& [id, d] : drivers_) {
+      if (usable(*d) && !d->record.pooled && d->record.share_level == "user" &&
+          d->record.user == user && d->record.profile == profile) {
+        return d.get();
       }
     }
   }
-  // Wait without the lock: exit callbacks take it to record the final state.
-  {
-    std::lock_guard lock(mutex_);
-    for (auto& [id, live] : live_) sessions.push_back(std::move(live));
-    live_.clear();
+  // A pooled driver of this user first, else an anonymous one (without impersonation every
+  // driver runs as the server's own OS user, so an anonymous one serves anybody). Ready ones
+  // before starting ones.
+  LiveDriver* best = nullptr;
+  auto rank = [&](const LiveDriver& d) {
+    return (d.record.user == user ? 2 : 0) + (d.record.state == DriverState::kReady ? 1 : 0);
+  };
+  for (auto& [id, d] : drivers_) {
+    if (!usable(*d) || !d->record.pooled || !(d->record.profile == profile)) continue;
+    if (d->record.user && d->record.user != user) continue;
+    if (!best || rank(*d) > rank(*best)) best = d.get();
   }
-  for (auto& live : sessions) {
-    if (live->process) live->process->stop(settings_.stop_grace);
-    std::lock_guard lock(mutex_);
-    if (auto record = store_.get_session(live->session_id); record && record->has_value()) {
-      (*record)->state = SessionState::kDead;
-      (void)store_.put_session(**record);
+  return best;
+}
+
+Result<SessionManager::LiveDriver*> SessionManager::launch_driver(
+    const SessionRequest& request, const std::string& share_level,
+    const std::optional<std::string>& user, bool pooled, std::string app_name) {
+  auto driver = std::make_unique<LiveDriver>();
+  DriverRecord& record = driver->record;
+  record.id = new_driver_id();
+  record.secret = random_secret();
+  record.created_ms = record.last_used_ms = now_ms();
+  record.user = user;
+  record.share_level = share_level;
+  record.pooled = pooled;
+  record.profile = profile_of(request);
+  record.state = DriverState::kStarting;
+  driver->secret_file = settings_.data_dir / "secrets" / record.id;
+  if (auto put = store_.put_driver(record); !put) return put.error();
+  if (auto written = write_secret_file(driver->secret_file, record.secret); !written) {
+    (void)store_.delete_driver(record.id);
+    return written.error();
+  }
+  DriverLaunch launch{std::move(app_name), record.id, channel_->endpoint(),
+                      driver->secret_file.string()};
+  ChildProcess::Options options;
+  options.argv = spark_submit_command(settings_.launch, request, launch);
+  options.max_log_lines = settings_.max_log_lines;
+  if (!settings_.launch.python.empty()) options.env["PYSPARK_PYTHON"] = settings_.launch.python;
+  options.env["SPARK_HOME"] = settings_.launch.spark_home;
+  // A local driver talks to nothing but this machine: keep Spark off the network interfaces.
+  if (settings_.launch.master.rfind("local", 0) == 0 && std::getenv("SPARK_LOCAL_IP") == nullptr) {
+    options.env["SPARK_LOCAL_IP"] = "127.0.0.1";
+  }
+  const std::string driver_id = record.id;
+  options.on_exit = [this, driver_id](int status) { on_driver_exit(driver_id, status); };
+  auto process = ChildProcess::start(std::move(options));
+  if (!process) {
+    std::filesystem::remove(driver->secret_file);
+    (void)store_.delete_driver(record.id);
+    return make_error("launch_failed", process.error().message);
+  }
+  driver->process = std::move(process).value();
+  record.pid = driver->process->pid();
+  (void)store_.put_driver(record);
+  LiveDriver* raw = driver.get();
+  drivers_[driver_id] = std::move(driver);
+  return raw;
+}
+
+void SessionManager::refill_pool() {
+  if (stopped_ || settings_.pool_size == 0 || !channel_) return;
+  std::vector<std::optional<std::string>> users = {std::nullopt};
+  for (const auto& user : settings_.pool_users) users.emplace_back(user);
+  for (const auto& user : users) {
+    std::size_t pooled = 0;
+    for (const auto& [id, d] : drivers_) {
+      if (d->record.pooled && !d->stopping && !d->exited && !is_finished(d->record.state) &&
+          d->record.user == user) {
+        ++pooled;
+      }
     }
-    std::filesystem::remove(live->secret_file);
+    for (; pooled < settings_.pool_size; ++pooled) {
+      SessionRequest defaults;
+      auto launched = launch_driver(defaults, "session", user, /*pooled=*/true,
+                                    "hearth-pool-" + user.value_or("any"));
+      if (!launched) {
+        std::cerr << "[hearth] cannot start a pooled driver: " << launched.error().message << "\n";
+        return;  // tried again at the next lifecycle check
+      }
+      std::cerr << "[hearth] pooled driver " << (*launched)->record.id << " starting\n";
+    }
   }
-  sessions.clear();  // joins the supervisors, outside the lock
-  if (channel_) channel_->stop();
+}
+
+void SessionManager::save_driver(LiveDriver& driver) {
+  if (auto put = store_.put_driver(driver.record); !put) {
+    std::cerr << "[hearth] cannot store driver " << driver.record.id << ": " << put.error().message << "\n";
+  }
 }
 
 Result<SessionRecord> SessionManager::create_session(SessionRequest request,
@@ -189,6 +327,10 @@ Result<SessionRecord> SessionManager::create_session(SessionRequest request,
   if (request.kind == "sparkr" && sparkr_missing_) {
     return make_error("bad_request", "Rejected, Reason: sparkr sessions need R and SparkR: " +
                                          *sparkr_missing_);
+  }
+  const std::string share_level = request.share_level.value_or(settings_.default_share_level);
+  if (share_level != "session" && share_level != "user") {
+    return make_error("bad_request", "shareLevel must be \"session\" or \"user\", not \"" + share_level + "\"");
   }
   if (request.name) {
     // Names are lookup keys (/sessions/<name>), so they must be unique, as in Livy.
@@ -203,21 +345,14 @@ Result<SessionRecord> SessionManager::create_session(SessionRequest request,
   auto id = store_.next_session_id();
   if (!id) return id.error();
 
-  auto live = std::make_unique<LiveSession>();
-  live->session_id = *id;
-  live->driver_id = new_driver_id();
-  live->secret = random_secret();
-  live->secret_file = settings_.data_dir / "secrets" / live->driver_id;
-
+  // The Spark identity: the proxy user asked for, else the authenticated owner.
+  const std::optional<std::string> user = request.proxy_user ? request.proxy_user : owner;
   SessionRecord record;
   record.id = *id;
   record.request = std::move(request);
   record.owner = std::move(owner);
   record.state = SessionState::kStarting;
-  record.driver_id = live->driver_id;
   record.created_ms = now_ms();
-
-  DriverRecord driver{live->driver_id, live->secret, 0, record.created_ms};
 
   std::lock_guard lock(mutex_);
   if (stopped_) return make_error("session_not_active", "the server is shutting down");
@@ -228,39 +363,55 @@ Result<SessionRecord> SessionManager::create_session(SessionRequest request,
   if (starting >= settings_.max_starting) {
     return make_error("bad_request", "Rejected, too many sessions are being created!");
   }
-  live->last_activity_ms = live->last_request_ms = record.created_ms;
-  if (auto put = store_.put_driver(driver); !put) return put.error();
-  if (auto put = store_.put_session(record); !put) return put.error();
 
-  auto launch_failed = [&](const std::string& why) -> Result<SessionRecord> {
-    std::cerr << "[hearth] session " << record.id << ": " << why << "\n";
-    record.state = SessionState::kError;
-    if (auto put = store_.put_session(record); !put) return put.error();
-    live_[record.id] = std::move(live);
-    return record;
-  };
-  if (auto written = write_secret_file(live->secret_file, live->secret); !written) {
-    return launch_failed(written.error().message);
+  auto live = std::make_unique<LiveSession>();
+  live->session_id = record.id;
+  live->own_driver = share_level == "session";
+  live->last_activity_ms = live->last_request_ms = record.created_ms;
+
+  LiveDriver* driver = find_attachable(share_level, user, profile_of(record.request));
+  if (driver) {
+    // Attached to a running driver: its create-time artifacts are added to the session there.
+    for (const auto& uri : record.request.jars) live->artifacts.emplace_back("jar", uri);
+    for (const auto& uri : record.request.py_files) live->artifacts.emplace_back("pyfile", uri);
+    for (const auto& uri : record.request.files) live->artifacts.emplace_back("file", uri);
+    for (const auto& uri : record.request.archives) live->artifacts.emplace_back("archive", uri);
+    if (driver->record.pooled) {
+      driver->record.pooled = false;
+      driver->record.share_level = share_level;
+      driver->record.user = user;
+      std::cerr << "[hearth] session " << record.id << " takes pooled driver " << driver->record.id << "\n";
+    }
+  } else {
+    std::string app_name = share_level == "session"
+                               ? record.request.name.value_or("hearth-session-" + std::to_string(record.id))
+                               : "hearth-shared-" + user.value_or("anonymous");
+    auto launched = launch_driver(record.request, share_level, user, /*pooled=*/false, app_name);
+    if (!launched) {
+      std::cerr << "[hearth] session " << record.id << ": " << launched.error().message << "\n";
+      if (launched.error().code == "store_unavailable" || launched.error().code == "store_error") {
+        return launched.error();
+      }
+      record.state = SessionState::kError;
+      if (auto put = store_.put_session(record); !put) return put.error();
+      live_[record.id] = std::move(live);
+      return record;
+    }
+    driver = *launched;
   }
-  DriverLaunch launch{record.request.name.value_or("hearth-session-" + std::to_string(record.id)),
-                      live->driver_id, channel_->endpoint(), live->secret_file.string()};
-  ChildProcess::Options options;
-  options.argv = spark_submit_command(settings_.launch, record.request, launch);
-  options.max_log_lines = settings_.max_log_lines;
-  if (!settings_.launch.python.empty()) options.env["PYSPARK_PYTHON"] = settings_.launch.python;
-  options.env["SPARK_HOME"] = settings_.launch.spark_home;
-  // A local driver talks to nothing but this machine: keep Spark off the network interfaces.
-  if (settings_.launch.master.rfind("local", 0) == 0 && std::getenv("SPARK_LOCAL_IP") == nullptr) {
-    options.env["SPARK_LOCAL_IP"] = "127.0.0.1";
-  }
-  const int64_t session_id = record.id;
-  options.on_exit = [this, session_id](int status) { on_driver_exit(session_id, status); };
-  auto process = ChildProcess::start(std::move(options));
-  if (!process) return launch_failed(process.error().message);
-  live->process = std::move(process).value();
-  driver.pid = live->process->pid();
-  (void)store_.put_driver(driver);
+  record.driver_id = driver->record.id;
+  record.app_id = driver->record.app_id;
+  record.spark_ui_url = driver->record.spark_ui_url;
+  if (auto put = store_.put_session(record); !put) return put.error();
+  driver->sessions.insert(record.id);
+  driver->record.last_used_ms = record.created_ms;
+  save_driver(*driver);
+  live->driver_id = driver->record.id;
+  live->process = driver->process;
+  LiveSession& attached = *live;
   live_[record.id] = std::move(live);
+  if (driver->record.state == DriverState::kReady) open_session(*driver, attached);
+  refill_pool();
   return record;
 }
 
@@ -269,6 +420,139 @@ Result<SessionRecord> SessionManager::get_session(int64_t session_id) {
   if (!record) return record.error();
   if (!record->has_value()) return not_found(session_id);
   return std::move(**record);
+}
+
+void SessionManager::open_session(LiveDriver& driver, LiveSession& live) {
+  auto record = store_.get_session(live.session_id);
+  std::string kind = record && record->has_value() ? (*record)->request.kind : std::string("shared");
+  if (auto sent = channel_->send(driver.record.id, protocol::OpenSession{live.session_id, kind}); sent) {
+    live.open_sent = true;
+  }
+}
+
+// The driver opened the session: add its create-time artifacts first, then let statements go.
+void SessionManager::session_opened(LiveSession& live) {
+  if (live.opened || live.failed) return;
+  if (!live.artifacts.empty()) {
+    for (auto& [kind, uri] : live.artifacts) {
+      const int64_t request_id = next_request_id_++;
+      if (channel_->send(live.driver_id, protocol::AddArtifact{live.session_id, request_id, kind, uri})) {
+        attach_artifacts_[request_id] = live.session_id;
+        ++live.pending_artifacts;
+      }
+    }
+    live.artifacts.clear();
+    if (live.pending_artifacts > 0) return;
+  }
+  if (live.pending_artifacts > 0) return;
+  live.opened = true;
+  dispatch_waiting(live);
+  settle_idle_or_busy(live);
+}
+
+DriverView SessionManager::view_of(const LiveDriver& driver) const {
+  DriverView view;
+  view.record = driver.record;
+  for (int64_t session_id : driver.sessions) {
+    view.sessions.push_back(session_id);
+    auto it = live_.find(session_id);
+    if (it == live_.end()) continue;
+    const LiveSession& live = *it->second;
+    if (!live.outstanding.empty()) ++view.busy_sessions;
+    // One statement of a session runs at a time; the others wait behind it.
+    for (int64_t statement_id : live.outstanding) {
+      if (live.dispatched.count(statement_id)) {
+        ++view.running_statements;
+        break;
+      }
+    }
+    view.running_jobs += static_cast<int64_t>(live.jobs_outstanding.size());
+  }
+  if (driver.exited) {
+    view.state = driver.record.state == DriverState::kError ? "error" : "dead";
+  } else if (driver.stopping) {
+    view.state = "stopping";
+  } else if (driver.record.state == DriverState::kReady) {
+    view.state = view.busy_sessions > 0 || view.running_jobs > 0 ? "busy" : "idle";
+  } else {
+    view.state = std::string(to_string(driver.record.state));
+  }
+  return view;
+}
+
+std::vector<DriverView> SessionManager::list_drivers() const {
+  std::lock_guard lock(mutex_);
+  std::vector<const LiveDriver*> drivers;
+  for (const auto& [id, d] : drivers_) {
+    if (!d->exited) drivers.push_back(d.get());
+  }
+  std::sort(drivers.begin(), drivers.end(), [](const LiveDriver* a, const LiveDriver* b) {
+    return a->record.created_ms < b->record.created_ms;
+  });
+  std::vector<DriverView> views;
+  for (const LiveDriver* d : drivers) views.push_back(view_of(*d));
+  return views;
+}
+
+Result<DriverView> SessionManager::get_driver(const std::string& driver_id) const {
+  std::lock_guard lock(mutex_);
+  auto it = drivers_.find(driver_id);
+  if (it == drivers_.end() || it->second->exited) {
+    return make_error("not_found", "Driver '" + driver_id + "' not found.");
+  }
+  return view_of(*it->second);
+}
+
+Result<DriverView> SessionManager::session_driver(int64_t session_id) const {
+  auto record = store_.get_session(session_id);
+  if (!record) return record.error();
+  if (!record->has_value()) return not_found(session_id);
+  if ((*record)->driver_id.empty()) {
+    return make_error("not_found", "Session '" + std::to_string(session_id) + "' has no driver.");
+  }
+  auto driver = get_driver((*record)->driver_id);
+  if (!driver) {
+    return make_error("not_found", "The driver of session '" + std::to_string(session_id) + "' is gone.");
+  }
+  return driver;
+}
+
+Result<void> SessionManager::delete_driver(const std::string& driver_id) {
+  {
+    std::lock_guard lock(mutex_);
+    auto* driver = find_driver(driver_id);
+    if (!driver || driver->exited) return make_error("not_found", "Driver '" + driver_id + "' not found.");
+  }
+  stop_driver_process(driver_id);
+  std::unique_ptr<LiveDriver> gone;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = drivers_.find(driver_id); it != drivers_.end()) {
+      gone = std::move(it->second);
+      drivers_.erase(it);
+    }
+    (void)store_.delete_driver(driver_id);
+    refill_pool();
+  }
+  return Ok{};  // `gone` is released here, outside the lock
+}
+
+void SessionManager::stop_driver_process(const std::string& driver_id) {
+  std::shared_ptr<ChildProcess> process;
+  {
+    std::lock_guard lock(mutex_);
+    auto* driver = find_driver(driver_id);
+    if (!driver) return;
+    process = driver->process;
+    if (process && process->running() && !driver->exited) {
+      driver->stopping = true;
+      for (int64_t session_id : driver->sessions) (void)set_state(session_id, SessionState::kShuttingDown);
+      save_driver(*driver);
+      (void)channel_->send(driver_id, protocol::Shutdown{});
+    }
+  }
+  // Wait for the driver to stop by itself, without the lock (the exit callback needs it).
+  if (process) process->stop(settings_.stop_grace);
 }
 
 void SessionManager::touch(int64_t session_id, Touch what) {
@@ -322,7 +606,7 @@ std::vector<std::pair<int64_t, std::string>> SessionManager::expired_sessions() 
       if (auto t = parse_duration(*request.idle_timeout)) idle_limit = t->count();
     }
     if (idle_limit > 0 && session.state != SessionState::kBusy && live.outstanding.empty() &&
-        now - live.last_activity_ms > idle_limit) {
+        live.jobs_outstanding.empty() && now - live.last_activity_ms > idle_limit) {
       expired.emplace_back(session.id, "idle for longer than " + std::to_string(idle_limit / 1000) + " s");
     }
   }
@@ -333,19 +617,56 @@ std::vector<std::pair<int64_t, std::string>> SessionManager::expired_sessions() 
   return expired;
 }
 
+std::vector<std::string> SessionManager::unused_drivers() {
+  std::vector<std::string> unused;
+  std::lock_guard lock(mutex_);
+  if (settings_.driver_unused_timeout.count() <= 0) return unused;
+  const int64_t now = now_ms();
+  for (const auto& [id, d] : drivers_) {
+    if (d->record.share_level == "user" && !d->record.pooled && d->sessions.empty() && !d->stopping &&
+        !d->exited && now - d->record.last_used_ms > settings_.driver_unused_timeout.count()) {
+      unused.push_back(id);
+    }
+  }
+  return unused;
+}
+
+std::vector<std::unique_ptr<SessionManager::LiveDriver>> SessionManager::take_exited_drivers() {
+  std::vector<std::unique_ptr<LiveDriver>> gone;
+  for (auto it = drivers_.begin(); it != drivers_.end();) {
+    if (it->second->exited && it->second->sessions.empty()) {
+      (void)store_.delete_driver(it->first);
+      gone.push_back(std::move(it->second));
+      it = drivers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return gone;
+}
+
 void SessionManager::collect_garbage_loop() {
   for (;;) {
+    std::vector<std::unique_ptr<LiveDriver>> gone;
     {
       std::unique_lock lock(mutex_);
       gc_cv_.wait_for(lock, settings_.gc_interval, [this] { return stopped_; });
       if (stopped_) return;
+      gone = take_exited_drivers();
+      refill_pool();
     }
+    gone.clear();  // outside the lock: see mutex_
     // Deleting blocks until the driver has stopped; done here, never under the lock.
     for (const auto& [session_id, reason] : expired_sessions()) {
       std::cerr << "[hearth] session " << session_id << " deleted: " << reason << "\n";
       if (auto deleted = delete_session(session_id); !deleted) {
         std::cerr << "[hearth] cannot delete session " << session_id << ": " << deleted.error().message << "\n";
       }
+    }
+    for (const auto& driver_id : unused_drivers()) {
+      std::cerr << "[hearth] driver " << driver_id << " stopped: no session for "
+                << settings_.driver_unused_timeout.count() / 1000 << " s\n";
+      (void)delete_driver(driver_id);
     }
   }
 }
@@ -368,48 +689,72 @@ std::vector<std::string> SessionManager::session_log(int64_t session_id) const {
   return it->second->process->log_lines();
 }
 
-Result<void> SessionManager::delete_session(int64_t session_id) {
-  return stop_driver(session_id, /*remove=*/true);
-}
+Result<void> SessionManager::delete_session(int64_t session_id) { return end_session(session_id, true); }
 
-Result<void> SessionManager::stop_session(int64_t session_id) {
-  return stop_driver(session_id, /*remove=*/false);
-}
+Result<void> SessionManager::stop_session(int64_t session_id) { return end_session(session_id, false); }
 
-Result<void> SessionManager::stop_driver(int64_t session_id, bool remove) {
-  std::shared_ptr<ChildProcess> process;
+Result<void> SessionManager::end_session(int64_t session_id, bool remove) {
+  std::string driver_id;
+  bool own_driver = false;
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     auto record = store_.get_session(session_id);
     if (!record) return record.error();
     if (!record->has_value()) return not_found(session_id);
-    if (auto it = live_.find(session_id); it != live_.end()) {
-      process = it->second->process;
-      if (process && process->running()) {
-        (void)set_state(session_id, SessionState::kShuttingDown);
-        (void)channel_->send(it->second->driver_id, protocol::Shutdown{});
+    auto it = live_.find(session_id);
+    LiveSession* live = it == live_.end() ? nullptr : it->second.get();
+    LiveDriver* driver = live ? find_driver(live->driver_id) : nullptr;
+    if (live && driver && !driver->exited) {
+      driver_id = driver->record.id;
+      own_driver = live->own_driver;
+      if (!own_driver && driver->sessions.count(session_id)) {
+        // On a shared driver only the session closes; wait (bounded) for the driver to confirm.
+        if (!is_finished((*record)->state)) (void)set_state(session_id, SessionState::kShuttingDown);
+        if (live->open_sent) {
+          (void)channel_->send(driver_id, protocol::CloseSession{session_id});
+          closed_cv_.wait_for(lock, settings_.stop_grace, [&] {
+            auto again = live_.find(session_id);
+            LiveDriver* d = find_driver(driver_id);
+            return again == live_.end() || again->second->closed || !d || d->exited;
+          });
+        }
+        // The session may have been removed by a concurrent DELETE while the lock was released.
+        if (auto again = live_.find(session_id); again != live_.end()) {
+          end_session_on_driver(*again->second, SessionState::kDead, "The session was closed.");
+        }
+        // Detached now, so that a driver_state ready arriving later does not open it again.
+        if (LiveDriver* d = find_driver(driver_id)) {
+          d->sessions.erase(session_id);
+          d->record.last_used_ms = now_ms();
+          if (!d->exited) save_driver(*d);
+        }
       }
     }
   }
-  // Wait for the driver to stop by itself, without the lock (the exit callback needs it).
-  // `process` is shared so that it outlives a concurrent DELETE that drops the session first.
-  if (process) process->stop(settings_.stop_grace);
+  if (own_driver) stop_driver_process(driver_id);
 
   std::unique_ptr<LiveSession> live;
-  std::string driver_id;
+  std::vector<std::unique_ptr<LiveDriver>> gone;
   {
     std::lock_guard lock(mutex_);
     auto record = store_.get_session(session_id);
     if (!record) return record.error();
     if (!record->has_value()) return Ok{};  // a concurrent DELETE finished first
-    driver_id = (*record)->driver_id;
+    if (auto it = live_.find(session_id); it != live_.end()) {
+      if (auto* driver = find_driver(it->second->driver_id)) {
+        driver->sessions.erase(session_id);
+        driver->record.last_used_ms = now_ms();
+        if (!driver->exited) save_driver(*driver);
+      }
+    }
     if (!remove) {
-      // The exit callback has marked it dead if it had a driver; a session without one (from an
+      // The exit or close has marked it dead if it had a driver; a session without one (from an
       // earlier server process, or whose launch failed) is marked here.
       if (!is_finished((*record)->state) || (*record)->state == SessionState::kError) {
         (*record)->state = SessionState::kDead;
         if (auto put = store_.put_session(**record); !put) return put.error();
       }
+      gone = take_exited_drivers();
       return Ok{};  // the live entry stays: its log remains readable
     }
     if (auto it = live_.find(session_id); it != live_.end()) {
@@ -417,14 +762,25 @@ Result<void> SessionManager::stop_driver(int64_t session_id, bool remove) {
       live_.erase(it);
     }
     if (auto removed = store_.delete_session(session_id); !removed) return removed.error();
+    gone = take_exited_drivers();
   }
-  if (!driver_id.empty()) (void)store_.delete_driver(driver_id);
-  if (live) std::filesystem::remove(live->secret_file);
   std::error_code ignored;
   std::filesystem::remove_all(settings_.data_dir / "artifacts" / std::to_string(session_id), ignored);
-  // `live` and `process` are released here, outside the lock: the last owner of the process
-  // joins its supervisor thread, which may be waiting for the lock in the exit callback.
+  // `live`, `gone` and their processes are released here, outside the lock: the last owner of a
+  // process joins its supervisor thread, which may be waiting for the lock in the exit callback.
   return Ok{};
+}
+
+// Detaches a session from its driver's work: unfinished statements and jobs end, the session
+// takes state `to` (unless it already finished).
+void SessionManager::end_session_on_driver(LiveSession& live, SessionState to, const std::string& why) {
+  fail_outstanding(live, why, /*cancelled=*/to == SessionState::kDead && live.closed);
+  live.opened = false;
+  auto record = store_.get_session(live.session_id);
+  if (!record || !record->has_value()) return;
+  SessionState current = (*record)->state;
+  if (is_finished(current) && current != SessionState::kError) return;
+  if (current != to) (void)set_state(live.session_id, to);
 }
 
 Result<StatementRecord> SessionManager::submit_statement(int64_t session_id, std::string code,
@@ -494,6 +850,112 @@ Result<StatementRecord> SessionManager::cancel_statement(int64_t session_id, int
     }
   }
   return std::move(statement);
+}
+
+// ---- jobs --------------------------------------------------------------------------------
+
+Result<JobRecord> SessionManager::start_job(int64_t session_id, JobRequest request) {
+  std::lock_guard lock(mutex_);
+  auto session = store_.get_session(session_id);
+  if (!session) return session.error();
+  if (!session->has_value()) return not_found(session_id);
+  SessionState state = (*session)->state;
+  if (!is_active(state) || state == SessionState::kError) {
+    return make_error("session_not_active", "requirement failed: Session isn't active.");
+  }
+  auto id = store_.next_job_id(session_id);
+  if (!id) return id.error();
+  JobRecord job;
+  job.session_id = session_id;
+  job.id = *id;
+  job.class_name = std::move(request.class_name);
+  job.jar = std::move(request.jar);
+  job.args = std::move(request.args);
+  job.conf = std::move(request.conf);
+  job.state = JobState::kQueued;
+  job.created_ms = now_ms();
+  if (auto put = save_job(job); !put) return put.error();
+  if (auto it = live_.find(session_id); it != live_.end()) {
+    LiveSession& live = *it->second;
+    live.last_activity_ms = live.last_request_ms = now_ms();
+    live.jobs_outstanding.insert(job.id);
+    if (live.opened) dispatch_waiting(live);
+  }
+  return job;
+}
+
+Result<JobRecord> SessionManager::get_job(int64_t session_id, int64_t job_id) {
+  auto session = store_.get_session(session_id);
+  if (!session) return session.error();
+  if (!session->has_value()) return not_found(session_id);
+  auto job = store_.get_job(session_id, job_id);
+  if (!job) return job.error();
+  if (!job->has_value()) return make_error("not_found", "Job '" + std::to_string(job_id) + "' not found.");
+  return std::move(**job);
+}
+
+Result<std::vector<JobRecord>> SessionManager::list_jobs(int64_t session_id) {
+  auto session = store_.get_session(session_id);
+  if (!session) return session.error();
+  if (!session->has_value()) return not_found(session_id);
+  return store_.list_jobs(session_id);
+}
+
+Result<JobRecord> SessionManager::cancel_job(int64_t session_id, int64_t job_id) {
+  std::lock_guard lock(mutex_);
+  auto found = get_job(session_id, job_id);
+  if (!found) return found.error();
+  JobRecord& job = *found;
+  if (is_terminal(job.state) || job.state == JobState::kCancelling) return std::move(job);
+  auto it = live_.find(session_id);
+  LiveSession* live = it == live_.end() ? nullptr : it->second.get();
+  if (live) live->last_activity_ms = live->last_request_ms = now_ms();
+  const bool handed_over = live && live->jobs_dispatched.count(job_id);
+  if (!handed_over) {
+    job.state = JobState::kCancelled;
+    job.completed_ms = now_ms();
+  } else {
+    job.state = JobState::kCancelling;
+  }
+  if (auto put = save_job(job); !put) return put.error();
+  if (live) {
+    if (handed_over) (void)channel_->send(live->driver_id, protocol::CancelJob{session_id, job_id});
+    if (is_terminal(job.state)) live->jobs_outstanding.erase(job_id);
+  }
+  return std::move(job);
+}
+
+Result<void> SessionManager::save_job(const JobRecord& job) { return store_.put_job(job); }
+
+void SessionManager::handle_job_update(LiveSession& live, const protocol::JobUpdate& update) {
+  auto found = store_.get_job(live.session_id, update.job_id);
+  if (!found || !found->has_value()) return;
+  JobRecord& job = **found;
+  auto to = parse_job_state(update.state);
+  if (!to || is_terminal(job.state)) return;
+  if (*to == JobState::kQueued) return;  // the driver accepted it; nothing new for clients
+  if (job.state == JobState::kCancelling && *to == JobState::kRunning) {
+    job.progress = update.progress;
+    (void)save_job(job);
+    return;
+  }
+  if (auto allowed = check_transition(job.state, *to); !allowed) {
+    std::cerr << "[hearth] session " << live.session_id << " job " << job.id << ": "
+              << allowed.error().message << "\n";
+    return;
+  }
+  job.state = *to;
+  job.progress = update.progress;
+  job.started_ms = update.started;
+  job.completed_ms = update.completed;
+  if (update.result_json) job.result_json = update.result_json;
+  if (update.error) job.error = update.error;
+  if (!update.traceback.empty()) job.traceback = update.traceback;
+  if (auto put = save_job(job); !put) {
+    std::cerr << "[hearth] cannot store job update: " << put.error().message << "\n";
+    return;
+  }
+  if (is_terminal(job.state)) live.jobs_outstanding.erase(job.id);
 }
 
 Result<std::vector<std::string>> SessionManager::complete(int64_t session_id, std::string kind,
@@ -597,13 +1059,6 @@ Result<void> SessionManager::save_statement(const StatementRecord& statement) {
   return saved;
 }
 
-SessionManager::LiveSession* SessionManager::live_by_driver(const std::string& driver_id) {
-  for (auto& [id, live] : live_) {
-    if (live->driver_id == driver_id) return live.get();
-  }
-  return nullptr;
-}
-
 Result<void> SessionManager::set_state(int64_t session_id, SessionState to) {
   auto record = store_.get_session(session_id);
   if (!record) return record.error();
@@ -613,22 +1068,6 @@ Result<void> SessionManager::set_state(int64_t session_id, SessionState to) {
   if (auto allowed = check_transition(session.state, to); !allowed) return allowed.error();
   session.state = to;
   return store_.put_session(session);
-}
-
-void SessionManager::dispatch_waiting(LiveSession& live) {
-  // In id order, so the driver queues them in submission order.
-  for (int64_t statement_id : live.outstanding) {
-    if (live.dispatched.count(statement_id)) continue;
-    auto statement = store_.get_statement(live.session_id, statement_id);
-    if (!statement || !statement->has_value()) continue;
-    protocol::Execute execute{live.session_id, statement_id, (*statement)->kind, (*statement)->code};
-    if (auto sent = channel_->send(live.driver_id, std::move(execute)); !sent) {
-      std::cerr << "[hearth] session " << live.session_id << ": cannot send statement "
-                << statement_id << ": " << sent.error().message << "\n";
-      return;  // retried at the next dispatch (e.g. when the driver reconnects)
-    }
-    live.dispatched.insert(statement_id);
-  }
 }
 
 // The client-visible idle/busy state is derived from the server's own knowledge: busy while any
@@ -646,61 +1085,126 @@ void SessionManager::settle_idle_or_busy(LiveSession& live) {
   (void)set_state(live.session_id, want);
 }
 
-void SessionManager::fail_outstanding(LiveSession& live, const std::string& why) {
+void SessionManager::dispatch_waiting(LiveSession& live) {
+  // In id order, so the driver queues them in submission order.
+  for (int64_t statement_id : live.outstanding) {
+    if (live.dispatched.count(statement_id)) continue;
+    auto statement = store_.get_statement(live.session_id, statement_id);
+    if (!statement || !statement->has_value()) continue;
+    protocol::Execute execute{live.session_id, statement_id, (*statement)->kind, (*statement)->code};
+    if (auto sent = channel_->send(live.driver_id, std::move(execute)); !sent) {
+      std::cerr << "[hearth] session " << live.session_id << ": cannot send statement "
+                << statement_id << ": " << sent.error().message << "\n";
+      return;  // retried at the next dispatch (e.g. when the driver reconnects)
+    }
+    live.dispatched.insert(statement_id);
+  }
+  for (int64_t job_id : live.jobs_outstanding) {
+    if (live.jobs_dispatched.count(job_id)) continue;
+    auto job = store_.get_job(live.session_id, job_id);
+    if (!job || !job->has_value()) continue;
+    const JobRecord& j = **job;
+    protocol::StartJob start{live.session_id, job_id, j.class_name, j.args, j.conf, j.jar};
+    if (auto sent = channel_->send(live.driver_id, std::move(start)); !sent) {
+      std::cerr << "[hearth] session " << live.session_id << ": cannot send job " << job_id << ": "
+                << sent.error().message << "\n";
+      return;
+    }
+    live.jobs_dispatched.insert(job_id);
+  }
+}
+
+void SessionManager::fail_outstanding(LiveSession& live, const std::string& why, bool cancelled) {
+  const int64_t now = now_ms();
   for (int64_t statement_id : live.outstanding) {
     auto statement = store_.get_statement(live.session_id, statement_id);
     if (!statement || !statement->has_value()) continue;
     StatementRecord& s = **statement;
     if (is_terminal(s.state)) continue;
-    s.state = StatementState::kAvailable;
-    s.output_json = error_output(statement_id, why);
+    if (cancelled) {
+      s.state = StatementState::kCancelled;
+    } else {
+      s.state = StatementState::kAvailable;
+      s.output_json = error_output(statement_id, why);
+    }
     s.progress = 1.0;
-    s.completed_ms = now_ms();
+    s.completed_ms = now;
     (void)save_statement(s);
   }
   live.outstanding.clear();
+  for (int64_t job_id : live.jobs_outstanding) {
+    auto job = store_.get_job(live.session_id, job_id);
+    if (!job || !job->has_value()) continue;
+    JobRecord& j = **job;
+    if (is_terminal(j.state)) continue;
+    if (cancelled || j.state == JobState::kCancelling) {
+      j.state = JobState::kCancelled;
+    } else {
+      j.state = JobState::kFailed;
+      j.error = why;
+    }
+    j.completed_ms = now;
+    (void)save_job(j);
+  }
+  live.jobs_outstanding.clear();
 }
 
 void SessionManager::on_driver_message(const std::string& driver_id, protocol::Message message) {
   std::lock_guard lock(mutex_);
-  LiveSession* live = live_by_driver(driver_id);
-  if (!live) return;
-  const int64_t session_id = live->session_id;
+  LiveDriver* driver = find_driver(driver_id);
+  if (!driver || driver->exited) return;
 
   if (auto* status = std::get_if<protocol::DriverStatus>(&message)) {
     if (status->state == "ready") {
-      if (auto record = store_.get_session(session_id); record && record->has_value()) {
-        (*record)->app_id = status->app_id;
-        (*record)->spark_ui_url = status->spark_ui_url;
-        (void)store_.put_session(**record);
+      if (driver->record.state == DriverState::kStarting) {
+        driver->record.state = DriverState::kReady;
+        driver->record.app_id = status->app_id;
+        driver->record.spark_ui_url = status->spark_ui_url;
+        save_driver(*driver);
+        std::cerr << "[hearth] driver " << driver_id << " ready (" << status->app_id.value_or("")
+                  << ")\n";
       }
-      auto kind = store_.get_session(session_id);
-      std::string session_kind =
-          kind && kind->has_value() ? (*kind)->request.kind : std::string("shared");
-      (void)channel_->send(driver_id, protocol::OpenSession{session_id, session_kind});
+      for (int64_t session_id : driver->sessions) {
+        if (auto record = store_.get_session(session_id); record && record->has_value()) {
+          (*record)->app_id = status->app_id;
+          (*record)->spark_ui_url = status->spark_ui_url;
+          (void)store_.put_session(**record);
+        }
+        // A re-sent driver_state (after a reconnect) re-opens; the agent answers the state.
+        if (auto* live = live_session(session_id, driver_id)) open_session(*driver, *live);
+      }
     } else if (status->state == "error") {
-      std::cerr << "[hearth] session " << session_id << ": driver failed: "
-                << status->message.value_or("") << "\n";
-      (void)set_state(session_id, SessionState::kError);
+      std::cerr << "[hearth] driver " << driver_id << " failed: " << status->message.value_or("") << "\n";
+      if (can_transition(driver->record.state, DriverState::kError)) {
+        driver->record.state = DriverState::kError;
+        save_driver(*driver);
+      }
+      for (int64_t session_id : driver->sessions) (void)set_state(session_id, SessionState::kError);
     }
     return;
   }
   if (auto* status = std::get_if<protocol::SessionStatus>(&message)) {
-    if (status->session_id != session_id) return;
+    LiveSession* live = live_session(status->session_id, driver_id);
+    if (!live) return;
     if (status->state == "idle" || status->state == "busy") {
       if (!live->opened) {
-        live->opened = true;
-        dispatch_waiting(*live);
+        session_opened(*live);
+      } else {
+        settle_idle_or_busy(*live);
       }
-      settle_idle_or_busy(*live);
     } else if (status->state == "error") {
-      std::cerr << "[hearth] session " << session_id << ": " << status->message.value_or("") << "\n";
-      (void)set_state(session_id, SessionState::kError);
+      std::cerr << "[hearth] session " << live->session_id << ": " << status->message.value_or("") << "\n";
+      (void)set_state(live->session_id, SessionState::kError);
+    } else if (status->state == "dead") {
+      live->closed = true;
+      closed_cv_.notify_all();
     }
     return;
   }
   if (auto* update = std::get_if<protocol::StatementUpdate>(&message)) {
-    if (update->session_id != session_id) return;
+    LiveSession* live = live_session(update->session_id, driver_id);
+    if (!live) return;
+    const int64_t session_id = live->session_id;
     auto statement = store_.get_statement(session_id, update->statement_id);
     if (!statement || !statement->has_value()) return;
     StatementRecord& s = **statement;
@@ -734,6 +1238,10 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
     }
     return;
   }
+  if (auto* update = std::get_if<protocol::JobUpdate>(&message)) {
+    if (LiveSession* live = live_session(update->session_id, driver_id)) handle_job_update(*live, *update);
+    return;
+  }
   if (auto* completion = std::get_if<protocol::Completion>(&message)) {
     // Only a request still waiting takes an answer; a late one is dropped.
     if (auto it = completions_.find(completion->request_id); it != completions_.end()) {
@@ -746,6 +1254,23 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
     if (auto it = artifact_answers_.find(added->request_id); it != artifact_answers_.end()) {
       it->second = std::move(added->error);
       artifact_cv_.notify_all();
+      return;
+    }
+    if (auto it = attach_artifacts_.find(added->request_id); it != attach_artifacts_.end()) {
+      const int64_t session_id = it->second;
+      attach_artifacts_.erase(it);
+      LiveSession* live = live_session(session_id, driver_id);
+      if (!live || live->pending_artifacts == 0) return;
+      --live->pending_artifacts;
+      if (added->error && !live->failed) {
+        // As a Livy session whose jars cannot be loaded: it fails to start.
+        live->failed = true;
+        std::cerr << "[hearth] session " << session_id << ": " << *added->error << "\n";
+        (void)set_state(session_id, SessionState::kError);
+        fail_outstanding(*live, "The session's artifacts could not be added: " + *added->error, false);
+        return;
+      }
+      if (live->pending_artifacts == 0) session_opened(*live);
     }
     return;
   }
@@ -755,21 +1280,25 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
   }
 }
 
-void SessionManager::on_driver_exit(int64_t session_id, int wait_status) {
+void SessionManager::on_driver_exit(const std::string& driver_id, int wait_status) {
   std::lock_guard lock(mutex_);
-  auto it = live_.find(session_id);
-  if (it == live_.end()) return;
-  LiveSession& live = *it->second;
-  std::cerr << "[hearth] session " << session_id << ": driver exited (" << describe_exit(wait_status)
-            << ")\n";
-  fail_outstanding(live, "The session's driver exited before the statement finished (" +
-                             describe_exit(wait_status) + ").");
-  auto record = store_.get_session(session_id);
-  if (!record || !record->has_value()) return;
-  SessionState current = (*record)->state;
-  if (is_finished(current) && current != SessionState::kError) return;
-  if (current != SessionState::kDead) (void)set_state(session_id, SessionState::kDead);
-  std::filesystem::remove(live.secret_file);
+  LiveDriver* driver = find_driver(driver_id);
+  if (!driver) return;
+  std::cerr << "[hearth] driver " << driver_id << " exited (" << describe_exit(wait_status) << ")\n";
+  driver->exited = true;
+  if (driver->record.state != DriverState::kError) driver->record.state = DriverState::kDead;
+  (void)store_.delete_driver(driver_id);
+  std::filesystem::remove(driver->secret_file);
+  const std::string why = "The session's driver exited before it finished (" + describe_exit(wait_status) + ").";
+  for (int64_t session_id : driver->sessions) {
+    auto it = live_.find(session_id);
+    if (it != live_.end() && it->second->driver_id == driver_id) {
+      end_session_on_driver(*it->second, SessionState::kDead, why);
+    }
+  }
+  driver->sessions.clear();
+  closed_cv_.notify_all();
+  gc_cv_.notify_all();
 }
 
 }  // namespace hearth::session

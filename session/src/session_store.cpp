@@ -56,6 +56,16 @@ std::string SessionStore::statements_index_key(int64_t session_id) const {
 std::string SessionStore::statement_key(int64_t session_id, int64_t statement_id) const {
   return session_key(session_id) + ":statement:" + std::to_string(statement_id);
 }
+std::string SessionStore::job_counter_key(int64_t session_id) const {
+  return session_key(session_id) + ":counter:job";
+}
+std::string SessionStore::jobs_index_key(int64_t session_id) const {
+  return session_key(session_id) + ":jobs";
+}
+std::string SessionStore::job_key(int64_t session_id, int64_t job_id) const {
+  return session_key(session_id) + ":job:" + std::to_string(job_id);
+}
+std::string SessionStore::drivers_index_key() const { return prefix_ + "drivers"; }
 std::string SessionStore::driver_key(std::string_view driver_id) const {
   return prefix_ + "driver:" + std::string(driver_id);
 }
@@ -122,6 +132,16 @@ Result<void> SessionStore::delete_session(int64_t id) {
   }
   if (auto r = kv_.del(index_key); !r) return r;
   if (auto r = kv_.del(statement_counter_key(id)); !r) return r;
+  const std::string jobs_key = jobs_index_key(id);
+  auto jobs = kv_.zrange(jobs_key, 0, -1);
+  if (!jobs) return jobs.error();
+  for (const std::string& member : *jobs) {
+    if (auto job_id = parse_id(member)) {
+      if (auto r = kv_.del(job_key(id, *job_id)); !r) return r;
+    }
+  }
+  if (auto r = kv_.del(jobs_key); !r) return r;
+  if (auto r = kv_.del(job_counter_key(id)); !r) return r;
   if (auto r = kv_.zrem(sessions_index_key(), std::to_string(id)); !r) return r;
   return kv_.del(session_key(id));
 }
@@ -186,10 +206,81 @@ Result<std::vector<StatementRecord>> SessionStore::list_statements(int64_t sessi
   return statements;
 }
 
+// ---- jobs --------------------------------------------------------------------------------
+
+Result<int64_t> SessionStore::next_job_id(int64_t session_id) {
+  return id_from_counter(kv_.incr(job_counter_key(session_id)));
+}
+
+Result<void> SessionStore::put_job(const JobRecord& record) {
+  auto text = record_json::encode_job(record);
+  if (!text) return text.error();
+  if (auto r = kv_.set(job_key(record.session_id, record.id), *text); !r) return r;
+  return kv_.zadd(jobs_index_key(record.session_id), record.id, std::to_string(record.id));
+}
+
+Result<std::optional<JobRecord>> SessionStore::get_job(int64_t session_id, int64_t job_id) {
+  const std::string key = job_key(session_id, job_id);
+  auto text = kv_.get(key);
+  if (!text) return text.error();
+  if (!*text) return std::optional<JobRecord>();
+  auto record = record_json::decode_job(**text);
+  if (!record) return corrupt_at(key, record.error());
+  if (record->session_id != session_id || record->id != job_id) {
+    return make_error("corrupt_record", key + ": holds job " + std::to_string(record->session_id) +
+                                            "/" + std::to_string(record->id));
+  }
+  return std::optional<JobRecord>(std::move(*record));
+}
+
+Result<std::vector<JobRecord>> SessionStore::list_jobs(int64_t session_id) {
+  const std::string index_key = jobs_index_key(session_id);
+  auto members = kv_.zrange(index_key, 0, -1);
+  if (!members) return members.error();
+  std::vector<JobRecord> jobs;
+  for (const std::string& member : *members) {
+    auto id = parse_id(member);
+    if (!id) {
+      log_skipped(make_error("corrupt_record", index_key + ": bad member \"" + member + "\""));
+      continue;
+    }
+    auto record = get_job(session_id, *id);
+    if (!record) {
+      if (record.error().code != "corrupt_record") return record.error();
+      log_skipped(record.error());
+      continue;
+    }
+    if (*record) jobs.push_back(std::move(**record));
+  }
+  return jobs;
+}
+
+Result<void> SessionStore::delete_job(int64_t session_id, int64_t job_id) {
+  if (auto r = kv_.zrem(jobs_index_key(session_id), std::to_string(job_id)); !r) return r;
+  return kv_.del(job_key(session_id, job_id));
+}
+
 // ---- drivers -----------------------------------------------------------------------------
 
 Result<void> SessionStore::put_driver(const DriverRecord& record) {
-  return kv_.set(driver_key(record.id), record_json::encode_driver(record));
+  if (auto r = kv_.set(driver_key(record.id), record_json::encode_driver(record)); !r) return r;
+  return kv_.zadd(drivers_index_key(), record.created_ms, record.id);
+}
+
+Result<std::vector<DriverRecord>> SessionStore::list_drivers() {
+  auto members = kv_.zrange(drivers_index_key(), 0, -1);
+  if (!members) return members.error();
+  std::vector<DriverRecord> drivers;
+  for (const std::string& member : *members) {
+    auto record = get_driver(member);
+    if (!record) {
+      if (record.error().code != "corrupt_record") return record.error();
+      log_skipped(record.error());
+      continue;
+    }
+    if (*record) drivers.push_back(std::move(**record));
+  }
+  return drivers;
 }
 
 Result<std::optional<DriverRecord>> SessionStore::get_driver(std::string_view driver_id) {
@@ -206,6 +297,7 @@ Result<std::optional<DriverRecord>> SessionStore::get_driver(std::string_view dr
 }
 
 Result<void> SessionStore::delete_driver(std::string_view driver_id) {
+  if (auto r = kv_.zrem(drivers_index_key(), std::string(driver_id)); !r) return r;
   return kv_.del(driver_key(driver_id));
 }
 

@@ -11,6 +11,16 @@ namespace {
 
 constexpr std::size_t kSessionStateCount = 11;
 constexpr std::size_t kStatementStateCount = 5;
+constexpr std::size_t kDriverStateCount = 5;
+constexpr std::size_t kJobStateCount = 6;
+
+constexpr std::array<std::string_view, kDriverStateCount> kDriverStateNames = {
+    "starting", "ready", "stopping", "dead", "error",
+};
+
+constexpr std::array<std::string_view, kJobStateCount> kJobStateNames = {
+    "queued", "running", "succeeded", "failed", "cancelling", "cancelled",
+};
 
 constexpr std::array<std::string_view, kSessionStateCount> kSessionStateNames = {
     "not_started", "starting", "recovering",    "idle",  "running", "busy",
@@ -57,6 +67,26 @@ constexpr auto kStatementTransitions = make_table<StatementState, kStatementStat
     {T::kRunning, {T::kAvailable, T::kCancelling, T::kCancelled}},
     {T::kCancelling, {T::kCancelled, T::kAvailable}},
     // kAvailable, kCancelled: terminal.
+});
+
+using D = DriverState;
+// A driver that fails to start is "error"; a stopped or crashed process is "dead".
+constexpr auto kDriverTransitions = make_table<DriverState, kDriverStateCount>({
+    {D::kStarting, {D::kReady, D::kStopping, D::kDead, D::kError}},
+    {D::kReady, {D::kStopping, D::kDead, D::kError}},
+    {D::kStopping, {D::kDead}},
+    {D::kError, {D::kStopping, D::kDead}},
+    // kDead: no moves.
+});
+
+using J = JobState;
+// A cancel asked for while queued or running passes through cancelling; a job whose driver died
+// fails from any live state.
+constexpr auto kJobTransitions = make_table<JobState, kJobStateCount>({
+    {J::kQueued, {J::kRunning, J::kSucceeded, J::kFailed, J::kCancelling, J::kCancelled}},
+    {J::kRunning, {J::kSucceeded, J::kFailed, J::kCancelling, J::kCancelled}},
+    {J::kCancelling, {J::kCancelled, J::kFailed}},
+    // kSucceeded, kFailed, kCancelled: terminal.
 });
 
 constexpr std::size_t state_index(auto state) { return static_cast<std::size_t>(state); }
@@ -149,6 +179,38 @@ Result<void> check_transition(StatementState from, StatementState to) {
 
 bool is_terminal(StatementState state) {
   return state == T::kAvailable || state == T::kCancelled;
+}
+
+std::string_view to_string(DriverState state) { return name_of(kDriverStateNames, state); }
+
+std::optional<DriverState> parse_driver_state(std::string_view text) {
+  return parse<DriverState>(kDriverStateNames, text);
+}
+
+bool can_transition(DriverState from, DriverState to) { return allowed(kDriverTransitions, from, to); }
+
+Result<void> check_transition(DriverState from, DriverState to) {
+  if (can_transition(from, to)) return Ok{};
+  return illegal("driver", to_string(from), to_string(to));
+}
+
+bool is_finished(DriverState state) { return state == D::kDead || state == D::kError; }
+
+std::string_view to_string(JobState state) { return name_of(kJobStateNames, state); }
+
+std::optional<JobState> parse_job_state(std::string_view text) {
+  return parse<JobState>(kJobStateNames, text);
+}
+
+bool can_transition(JobState from, JobState to) { return allowed(kJobTransitions, from, to); }
+
+Result<void> check_transition(JobState from, JobState to) {
+  if (can_transition(from, to)) return Ok{};
+  return illegal("job", to_string(from), to_string(to));
+}
+
+bool is_terminal(JobState state) {
+  return state == J::kSucceeded || state == J::kFailed || state == J::kCancelled;
 }
 
 }  // namespace hearth::session

@@ -59,6 +59,7 @@ inline hearth::session::SessionRecord full_session(int64_t id) {
                     {"spark.executorEnv.X", "line1\nline2\ttab \\ back"},
                     {"spark.empty", ""}};
   r.request.heartbeat_timeout_s = 60;
+  r.request.share_level = "user";
   r.owner = "bob";
   r.state = hearth::session::SessionState::kIdle;
   r.app_id = "application_1716200000000_0001";
@@ -82,6 +83,16 @@ inline hearth::session::StatementRecord full_statement(int64_t session_id, int64
   s.started_ms = 1716200000000;
   s.completed_ms = 1716200000123;
   return s;
+}
+
+inline hearth::session::DriverRecord driver_record(std::string id, std::string secret, int64_t pid,
+                                                  int64_t created_ms) {
+  hearth::session::DriverRecord r;
+  r.id = std::move(id);
+  r.secret = std::move(secret);
+  r.pid = pid;
+  r.created_ms = created_ms;
+  return r;
 }
 
 // The store under test: kv_ from the backend's factory, store_ over it, prefix_ = its prefix.
@@ -422,9 +433,9 @@ TYPED_TEST_P(SessionStoreScenarios, DeleteSessionRemovesRecordIndexStatementsAnd
 TYPED_TEST_P(SessionStoreScenarios, DriverPutGetDelete) {
   auto& store = *this->store_;
   // Secrets are arbitrary bytes: control characters, invalid UTF-8, embedded NUL.
-  const hearth::session::DriverRecord driver{"drv-1", "s3cr3t\x01\xff", 4242, 1716200000000};
-  const hearth::session::DriverRecord other{"drv-9", std::string("se\0cret", 7), 31337,
-                                            1716200000000};
+  const hearth::session::DriverRecord driver = driver_record("drv-1", "s3cr3t\x01\xff", 4242, 1716200000000);
+  const hearth::session::DriverRecord other =
+      driver_record("drv-9", std::string("se\0cret", 7), 31337, 1716200000000);
   for (const auto& d : {driver, other}) {
     ASSERT_TRUE(store.put_driver(d).ok());
     auto got = store.get_driver(d.id);
@@ -450,6 +461,88 @@ TYPED_TEST_P(SessionStoreScenarios, DriverPutGetDelete) {
   auto corrupt = store.get_driver("drv-3");
   ASSERT_FALSE(corrupt.ok());
   EXPECT_EQ(corrupt.error().code, "corrupt_record");
+}
+
+TYPED_TEST_P(SessionStoreScenarios, DriverRecordKeepsEveryFieldAndIsListed) {
+  auto& store = *this->store_;
+  hearth::session::DriverRecord shared = driver_record("drv-b", "x", 7, 1716200000200);
+  shared.user = "ålice";
+  shared.share_level = "user";
+  shared.profile.driver_memory = "2g";
+  shared.profile.num_executors = 0;
+  shared.profile.conf = {{"spark.sql.shuffle.partitions", "7"}};
+  shared.state = hearth::session::DriverState::kReady;
+  shared.app_id = "local-1";
+  shared.spark_ui_url = "http://127.0.0.1:4040";
+  shared.last_used_ms = 1716200000999;
+  hearth::session::DriverRecord pooled = driver_record("drv-a", "y", 8, 1716200000100);
+  pooled.pooled = true;
+  ASSERT_TRUE(store.put_driver(shared).ok());
+  ASSERT_TRUE(store.put_driver(pooled).ok());
+  auto got = store.get_driver("drv-b");
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.error().message;
+  EXPECT_EQ(**got, shared);
+  auto listed = store.list_drivers();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0], pooled);  // oldest first
+  EXPECT_EQ((*listed)[1], shared);
+  ASSERT_TRUE(store.delete_driver("drv-a").ok());
+  listed = store.list_drivers();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, "drv-b");
+}
+
+TYPED_TEST_P(SessionStoreScenarios, JobsRoundTripListAndGoWithTheirSession) {
+  auto& store = *this->store_;
+  ASSERT_TRUE(store.put_session(full_session(4)).ok());
+  EXPECT_EQ(*store.next_job_id(4), 0);
+  EXPECT_EQ(*store.next_job_id(4), 1);
+  EXPECT_EQ(*store.next_job_id(5), 0);
+  hearth::session::JobRecord job;
+  job.session_id = 4;
+  job.id = 1;
+  job.class_name = "demo.Job";
+  job.jar = "file:///tmp/j ✓.jar";
+  job.args = {"a", ""};
+  job.conf = {{"k", "v"}};
+  job.state = hearth::session::JobState::kFailed;
+  job.progress = 0.5;
+  job.created_ms = 1;
+  job.started_ms = 2;
+  job.completed_ms = 3;
+  job.result_json = R"({"rows":[1,2.5,"x"],"ok":true})";
+  job.error = "java.lang.IllegalStateException: nope";
+  job.traceback = {"at demo.Job.call(Job.java:3)"};
+  hearth::session::JobRecord other = job;
+  other.id = 0;
+  other.state = hearth::session::JobState::kQueued;
+  other.result_json.reset();
+  other.error.reset();
+  other.traceback.clear();
+  ASSERT_TRUE(store.put_job(job).ok());
+  ASSERT_TRUE(store.put_job(other).ok());
+  auto got = store.get_job(4, 1);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(**got, job);
+  auto raw = this->kv_->get(this->key("session:4:job:1"));
+  ASSERT_TRUE(raw.ok() && raw->has_value());
+  EXPECT_NE((*raw)->find(R"("result":{"rows":[1,2.5,"x"],"ok":true})"), std::string::npos) << **raw;
+  auto listed = store.list_jobs(4);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0], other);
+  hearth::session::JobRecord bad = job;
+  bad.result_json = "{nope";
+  EXPECT_EQ(store.put_job(bad).error().code, "invalid_record");
+  ASSERT_TRUE(store.delete_session(4).ok());
+  for (const char* rest : {"session:4:job:0", "session:4:job:1", "session:4:counter:job"}) {
+    auto gone = this->kv_->get(this->key(rest));
+    ASSERT_TRUE(gone.ok());
+    EXPECT_FALSE(gone->has_value()) << rest;
+  }
+  EXPECT_TRUE(store.list_jobs(4)->empty());
 }
 
 TYPED_TEST_P(SessionStoreScenarios, PrefixesKeepStoresApart) {
@@ -478,6 +571,8 @@ REGISTER_TYPED_TEST_SUITE_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncre
                             OutputIsEmbeddedJsonNotAString, InvalidOutputJsonIsRefused,
                             ListStatementsAscendingAndSkipsCorrupt,
                             DeleteStatementRemovesOnlyThatStatement,
+                            DriverRecordKeepsEveryFieldAndIsListed,
+                            JobsRoundTripListAndGoWithTheirSession,
                             DeleteSessionRemovesRecordIndexStatementsAndCounter,
                             DriverPutGetDelete, PrefixesKeepStoresApart);
 

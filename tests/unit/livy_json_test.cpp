@@ -120,5 +120,67 @@ TEST(LivyJson, CreateRequestsRejectBadInputAsBadRequest) {
   EXPECT_FALSE(parse_create_statement(R"({"code":"1"})")->kind.has_value());
 }
 
+TEST(HearthJson, ShareLevelIsParsedAndChecked) {
+  EXPECT_EQ(parse_create_session(R"({"shareLevel":"user"})")->share_level, "user");
+  EXPECT_EQ(parse_create_session(R"({"shareLevel":"session"})")->share_level, "session");
+  EXPECT_FALSE(parse_create_session("{}")->share_level.has_value());
+  for (const char* body : {R"({"shareLevel":"global"})", R"({"shareLevel":1})"}) {
+    auto r = parse_create_session(body);
+    ASSERT_FALSE(r) << body;
+    EXPECT_EQ(r.error().code, "bad_request");
+  }
+}
+
+TEST(HearthJson, JobRequestsAndJobs) {
+  auto job = parse_start_job(
+      R"({"className":"demo.Count","jar":"file:/tmp/a.jar","args":["1"],"conf":{"n":5,"b":true}})");
+  ASSERT_TRUE(job) << job.error().message;
+  EXPECT_EQ(job->class_name, "demo.Count");
+  EXPECT_EQ(job->jar, "file:/tmp/a.jar");
+  EXPECT_EQ(job->args, std::vector<std::string>{"1"});
+  EXPECT_EQ(job->conf.at("n"), "5");
+  EXPECT_EQ(job->conf.at("b"), "true");
+  for (const char* body : {"{}", R"({"className":""})", R"({"className":1})",
+                           R"({"className":"a","args":"x"})", R"({"className":"a","other":1})"}) {
+    auto r = parse_start_job(body);
+    ASSERT_FALSE(r) << body;
+    EXPECT_EQ(r.error().code, "bad_request") << body;
+  }
+  session::JobRecord record;
+  record.session_id = 3;
+  record.id = 2;
+  record.class_name = "demo.Count";
+  record.state = session::JobState::kSucceeded;
+  record.result_json = R"({"count":10})";
+  auto doc = parse(render_job(record));
+  EXPECT_EQ(keys_of(doc), (std::set<std::string>{"id", "sessionId", "className", "jar", "args", "conf",
+                                                 "state", "progress", "created", "started",
+                                                 "completed", "result", "error", "traceback"}));
+  EXPECT_STREQ(doc["state"].GetString(), "succeeded");
+  EXPECT_EQ(doc["result"]["count"].GetInt(), 10);
+  EXPECT_TRUE(doc["error"].IsNull());
+}
+
+TEST(HearthJson, DriverView) {
+  session::DriverView view;
+  view.record.id = "d1";
+  view.record.share_level = "user";
+  view.record.user = "alice";
+  view.state = "busy";
+  view.sessions = {1, 4};
+  view.busy_sessions = 1;
+  view.running_jobs = 3;
+  auto doc = parse(render_driver(view));
+  EXPECT_EQ(keys_of(doc), (std::set<std::string>{"id", "state", "user", "shareLevel", "pooled", "profile",
+                                                 "sessions", "load", "appId", "sparkUiUrl", "pid",
+                                                 "created", "lastUsed"}));
+  EXPECT_EQ(doc["sessions"].Size(), 2u);
+  EXPECT_EQ(doc["load"]["sessions"].GetInt(), 2);
+  EXPECT_EQ(doc["load"]["runningJobs"].GetInt(), 3);
+  auto list = parse(render_driver_list({render_driver(view)}));
+  EXPECT_EQ(list["total"].GetInt(), 1);
+  EXPECT_STREQ(list["drivers"][0]["id"].GetString(), "d1");
+}
+
 }  // namespace
 }  // namespace hearth::server

@@ -174,5 +174,79 @@ TEST(StatementStateTest, Terminal) {
   }
 }
 
+// Driver and job tables: every listed move passes, every other move fails.
+const std::set<std::pair<DriverState, DriverState>> kDriverMoves = {
+    {DriverState::kStarting, DriverState::kReady},   {DriverState::kStarting, DriverState::kStopping},
+    {DriverState::kStarting, DriverState::kDead},    {DriverState::kStarting, DriverState::kError},
+    {DriverState::kReady, DriverState::kStopping},   {DriverState::kReady, DriverState::kDead},
+    {DriverState::kReady, DriverState::kError},      {DriverState::kStopping, DriverState::kDead},
+    {DriverState::kError, DriverState::kStopping},   {DriverState::kError, DriverState::kDead},
+};
+const std::vector<std::pair<DriverState, std::string>> kDriverNames = {
+    {DriverState::kStarting, "starting"}, {DriverState::kReady, "ready"},
+    {DriverState::kStopping, "stopping"}, {DriverState::kDead, "dead"}, {DriverState::kError, "error"},
+};
+
+TEST(DriverStateTest, NamesAndTable) {
+  for (const auto& [state, name] : kDriverNames) {
+    EXPECT_EQ(to_string(state), name);
+    EXPECT_EQ(parse_driver_state(name), state);
+    EXPECT_EQ(is_finished(state), state == DriverState::kDead || state == DriverState::kError);
+  }
+  EXPECT_FALSE(parse_driver_state("idle").has_value());
+  int illegal = 0;
+  for (const auto& [from, from_name] : kDriverNames) {
+    for (const auto& [to, to_name] : kDriverNames) {
+      const bool allowed = from == to || kDriverMoves.contains({from, to});
+      EXPECT_EQ(can_transition(from, to), allowed) << from_name << "->" << to_name;
+      if (!allowed) {
+        ++illegal;
+        auto result = check_transition(from, to);
+        ASSERT_FALSE(result.ok());
+        EXPECT_EQ(result.error().message, "driver state " + from_name + " cannot become " + to_name);
+      }
+    }
+  }
+  EXPECT_EQ(illegal, 5 * 4 - static_cast<int>(kDriverMoves.size()));
+}
+
+const std::set<std::pair<JobState, JobState>> kJobMoves = {
+    {JobState::kQueued, JobState::kRunning},        {JobState::kQueued, JobState::kSucceeded},
+    {JobState::kQueued, JobState::kFailed},         {JobState::kQueued, JobState::kCancelling},
+    {JobState::kQueued, JobState::kCancelled},      {JobState::kRunning, JobState::kSucceeded},
+    {JobState::kRunning, JobState::kFailed},        {JobState::kRunning, JobState::kCancelling},
+    {JobState::kRunning, JobState::kCancelled},     {JobState::kCancelling, JobState::kCancelled},
+    {JobState::kCancelling, JobState::kFailed},
+};
+const std::vector<std::pair<JobState, std::string>> kJobNames = {
+    {JobState::kQueued, "queued"},         {JobState::kRunning, "running"},
+    {JobState::kSucceeded, "succeeded"},   {JobState::kFailed, "failed"},
+    {JobState::kCancelling, "cancelling"}, {JobState::kCancelled, "cancelled"},
+};
+
+TEST(JobStateTest, NamesTableAndTerminal) {
+  for (const auto& [state, name] : kJobNames) {
+    EXPECT_EQ(to_string(state), name);
+    EXPECT_EQ(parse_job_state(name), state);
+    EXPECT_EQ(is_terminal(state), state == JobState::kSucceeded || state == JobState::kFailed ||
+                                      state == JobState::kCancelled);
+  }
+  EXPECT_FALSE(parse_job_state("SUCCEEDED").has_value());
+  int illegal = 0;
+  for (const auto& [from, from_name] : kJobNames) {
+    for (const auto& [to, to_name] : kJobNames) {
+      const bool allowed = from == to || kJobMoves.contains({from, to});
+      EXPECT_EQ(can_transition(from, to), allowed) << from_name << "->" << to_name;
+      if (!allowed) {
+        ++illegal;
+        auto result = check_transition(from, to);
+        ASSERT_FALSE(result.ok());
+        EXPECT_EQ(result.error().message, "job state " + from_name + " cannot become " + to_name);
+      }
+    }
+  }
+  EXPECT_EQ(illegal, 6 * 5 - static_cast<int>(kJobMoves.size()));
+}
+
 }  // namespace
 }  // namespace hearth::session

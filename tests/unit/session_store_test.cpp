@@ -19,7 +19,7 @@ TEST(SessionStoreTest, DefaultPrefixIsTheDocumentedV1Schema) {
   ASSERT_TRUE(store.next_session_id().ok());
   ASSERT_TRUE(store.put_session(hearth::test::full_session(3)).ok());
   ASSERT_TRUE(store.put_statement(hearth::test::full_statement(3, 0)).ok());
-  ASSERT_TRUE(store.put_driver({"drv-3", "secret", 1, 2}).ok());
+  ASSERT_TRUE(store.put_driver(hearth::test::driver_record("drv-3", "secret", 1, 2)).ok());
   EXPECT_EQ(kv->get("hearth:v1:counter:session")->value_or(""), "1");
   EXPECT_TRUE(kv->get("hearth:v1:session:3")->has_value());
   EXPECT_EQ(*kv->zrange("hearth:v1:sessions", 0, -1), std::vector<std::string>{"3"});

@@ -53,4 +53,12 @@ std::string render_log(int64_t id, int64_t from, int64_t total, const std::vecto
 std::string render_version(std::string_view version);
 std::string render_message(std::string_view message);  // {"msg": …}
 
+// Hearth's own resources (not Livy's): drivers and jobs.
+std::string render_driver(const session::DriverView& driver);
+std::string render_driver_list(const std::vector<std::string>& rendered);
+// {"className": …, "jar": …, "args": […], "conf": {…}}; className is required.
+Result<session::JobRequest> parse_start_job(std::string_view body);
+std::string render_job(const session::JobRecord& job);
+std::string render_job_list(int64_t total, const std::vector<std::string>& rendered);
+
 }  // namespace hearth::server

@@ -40,15 +40,27 @@ struct SessionManagerSettings {
   std::chrono::milliseconds gc_interval{10'000};
   std::size_t max_starting = 100;                 // sessions starting at once
   std::chrono::milliseconds artifact_timeout{120'000};  // how long adding an artifact may take
+  // Shared drivers: a request without shareLevel gets this one ("session" or "user").
+  std::string default_share_level = "session";
+  // Warm pool: this many idle pre-started drivers of the default profile for anonymous users,
+  // and as many for each user in pool_users.
+  std::size_t pool_size = 0;
+  std::vector<std::string> pool_users;
+  // A shared driver with no session for this long is stopped (0 = never). Pooled drivers stay.
+  std::chrono::milliseconds driver_unused_timeout{600'000};
 };
 
-// Owns the life of sessions: launches one driver per session, talks to drivers over the driver
-// channel, queues statements until their session's driver is ready, and writes every change to
-// the store before it is reported. All public methods are thread-safe.
+// Owns the life of sessions and drivers. A session with share level "session" gets a driver of
+// its own (launched for it, or taken from the warm pool), which stops with it; a session with
+// share level "user" attaches to a running driver of the same user and profile (launching one if
+// there is none), and leaving it closes only the session. Talks to drivers over the driver
+// channel, queues statements and jobs until their session is open on its driver, keeps the
+// warm pool filled, and writes every change to the store before it is reported. All public
+// methods are thread-safe.
 //
-// Expected failures use these Error codes: "not_found" (no such session or statement),
-// "session_not_active" (the session is shutting down or finished), plus the store's
-// "store_unavailable" / "store_error" / "corrupt_record".
+// Expected failures use these Error codes: "not_found" (no such session, statement, job or
+// driver), "session_not_active" (the session is shutting down or finished), "bad_request",
+// plus the store's "store_unavailable" / "store_error" / "corrupt_record".
 class SessionManager : private DriverChannel::Listener {
  public:
   SessionManager(SessionStore& store, SessionManagerSettings settings);
@@ -67,7 +79,8 @@ class SessionManager : private DriverChannel::Listener {
 
   std::string driver_endpoint() const;
 
-  // Stores the session (state "starting") and launches its driver; returns at once.
+  // Stores the session (state "starting") and attaches it to a driver (a running shared one, a
+  // pooled one, or one launched now); returns at once.
   Result<SessionRecord> create_session(SessionRequest request, std::optional<std::string> owner);
   Result<SessionRecord> get_session(int64_t session_id);
   // Records use of a session: kActivity (statements, cancel, completion, connect) keeps it from
@@ -82,12 +95,31 @@ class SessionManager : private DriverChannel::Listener {
   // The driver's last output lines (empty once the session is deleted or for a session of an
   // earlier server process).
   std::vector<std::string> session_log(int64_t session_id) const;
-  // Stops the session's driver (blocks until it has exited, at most about stop_grace) and
-  // removes the session and its statements.
+  // Ends the session and removes it, its statements and jobs. Its own driver is stopped (blocks
+  // until it has exited, at most about stop_grace); on a shared driver only the session is
+  // closed (blocks until the driver confirms, at most about stop_grace).
   Result<void> delete_session(int64_t session_id);
-  // Stops the session's driver like delete_session but keeps the session (state dead) and its
-  // statements readable.
+  // Ends the session like delete_session but keeps it (state dead), its statements and jobs
+  // readable.
   Result<void> stop_session(int64_t session_id);
+
+  // Drivers: the live ones (starting, ready, stopping), oldest first.
+  std::vector<DriverView> list_drivers() const;
+  // "not_found" when no live driver has this id.
+  Result<DriverView> get_driver(const std::string& driver_id) const;
+  // The driver the session is on; "not_found" when the session or its driver is gone.
+  Result<DriverView> session_driver(int64_t session_id) const;
+  // Stops a driver: its sessions end (state dead, unfinished statements and jobs end), the
+  // process is stopped (blocks until it has exited, at most about stop_grace) and forgotten.
+  Result<void> delete_driver(const std::string& driver_id);
+
+  // Jobs: stores the job (state "queued") and hands it to the driver when the session is open.
+  Result<JobRecord> start_job(int64_t session_id, JobRequest request);
+  Result<JobRecord> get_job(int64_t session_id, int64_t job_id);
+  Result<std::vector<JobRecord>> list_jobs(int64_t session_id);
+  // Queued and not yet handed over: cancelled at once. Otherwise "cancelling" until the driver
+  // answers. A finished job is left as it is. Returns the job as it is now.
+  Result<JobRecord> cancel_job(int64_t session_id, int64_t job_id);
 
   // Stores the statement (state "waiting") and hands it to the driver when the session is ready.
   // `kind` must already be resolved and valid.
@@ -114,46 +146,91 @@ class SessionManager : private DriverChannel::Listener {
   Result<std::vector<StatementRecord>> list_statements(int64_t session_id);
 
  private:
+  struct LiveDriver {
+    DriverRecord record;  // what the store has; kept in step with it
+    std::filesystem::path secret_file;
+    // Shared with the sessions on it (for their log) and with a DELETE waiting for the exit.
+    std::shared_ptr<ChildProcess> process;
+    std::set<int64_t> sessions;  // sessions attached now
+    bool stopping = false;       // shutdown sent; nothing more attaches
+    bool exited = false;
+  };
+
   struct LiveSession {
     int64_t session_id = 0;
     std::string driver_id;
-    std::string secret;
-    std::filesystem::path secret_file;
-    // Shared so that a DELETE waiting for the exit keeps the process alive even when another
-    // DELETE of the same session finishes first and drops the session.
-    std::shared_ptr<ChildProcess> process;
-    bool opened = false;                // the driver answered open_session
+    bool own_driver = false;   // the driver stops when this session ends
+    std::shared_ptr<ChildProcess> process;  // the driver's, for the session's log
+    bool open_sent = false;    // open_session sent
+    bool opened = false;       // open, and its create-time artifacts added: statements may go
+    bool closed = false;       // the driver answered session_state dead
+    bool failed = false;       // its create-time artifacts could not be added
+    // Create-time jars/pyFiles/files/archives of a session attached to a running driver: added
+    // with add_artifact once the driver opened it; `pending_artifacts` answers still due.
+    std::vector<std::pair<std::string, std::string>> artifacts;  // (kind, uri)
+    std::size_t pending_artifacts = 0;
     std::set<int64_t> dispatched;       // statement ids sent to the driver
     std::set<int64_t> outstanding;      // statement ids not yet available/cancelled
+    std::set<int64_t> jobs_dispatched;  // job ids sent to the driver
+    std::set<int64_t> jobs_outstanding; // job ids not yet finished
     int64_t last_activity_ms = 0;       // see touch()
     int64_t last_request_ms = 0;
   };
 
   void on_driver_message(const std::string& driver_id, protocol::Message message) override;
-  void on_driver_exit(int64_t session_id, int wait_status);
+  void on_driver_exit(const std::string& driver_id, int wait_status);
 
   // The helpers below expect mutex_ to be held.
-  LiveSession* live_by_driver(const std::string& driver_id);
+  LiveSession* live_session(int64_t session_id, const std::string& driver_id);
+  LiveDriver* find_driver(const std::string& driver_id);
+  // A driver this request may attach to: a shared one of the same user and profile, or a
+  // pooled one with the request's profile (taken out of the pool). nullptr if there is none.
+  LiveDriver* find_attachable(const std::string& share_level, const std::optional<std::string>& user,
+                              const DriverProfile& profile);
+  // Launches a driver. `request` carries the launching session's own artifacts (spark-submit
+  // ships them); the profile alone for shared and pooled drivers.
+  Result<LiveDriver*> launch_driver(const SessionRequest& request, const std::string& share_level,
+                                    const std::optional<std::string>& user, bool pooled,
+                                    std::string app_name);
+  void refill_pool();
+  void open_session(LiveDriver& driver, LiveSession& live);
+  void session_opened(LiveSession& live);
+  DriverView view_of(const LiveDriver& driver) const;
   Result<void> set_state(int64_t session_id, SessionState to);
+  void save_driver(LiveDriver& driver);
   void dispatch_waiting(LiveSession& live);
   void settle_idle_or_busy(LiveSession& live);
-  void fail_outstanding(LiveSession& live, const std::string& why);
+  // Ends the unfinished statements (with an error output) and jobs (failed, or cancelled when
+  // `cancelled`) of a session that lost its driver or was closed.
+  void fail_outstanding(LiveSession& live, const std::string& why, bool cancelled);
+  void end_session_on_driver(LiveSession& live, SessionState to, const std::string& why);
   void evict_old_statements(int64_t session_id);
   Result<void> save_statement(const StatementRecord& statement);
-  Result<void> stop_driver(int64_t session_id, bool remove);
+  Result<void> save_job(const JobRecord& job);
+  void handle_job_update(LiveSession& live, const protocol::JobUpdate& update);
+  Result<void> end_session(int64_t session_id, bool remove);
+  // Stops a driver process: shutdown, wait (without the lock), kill after stop_grace. Blocks.
+  void stop_driver_process(const std::string& driver_id);
   void collect_garbage_loop();
   // The sessions the lifecycle rules say must go now, with the reason. Takes the lock.
   std::vector<std::pair<int64_t, std::string>> expired_sessions();
+  // Shared drivers unused longer than driver_unused_timeout. Takes the lock.
+  std::vector<std::string> unused_drivers();
+  // Drops exited drivers from drivers_; the caller releases them without the lock.
+  std::vector<std::unique_ptr<LiveDriver>> take_exited_drivers();
 
   SessionStore& store_;
   const SessionManagerSettings settings_;
   std::unique_ptr<DriverChannel> channel_;
   StatementObserver statement_observer_;
 
-  // Guards live_ and every read-modify-write of session and statement records, so updates
-  // from REST threads, the channel thread and process supervisors apply one at a time.
-  // Never held while waiting for a process to exit (exit callbacks take it).
+  // Guards drivers_, live_ and every read-modify-write of session, statement, job and driver
+  // records, so updates from REST threads, the channel thread and process supervisors apply one
+  // at a time. Never held while waiting for a process to exit (exit callbacks take it), and a
+  // ChildProcess is never released under it (its destructor joins the supervisor thread, which
+  // may be waiting for this lock in an exit callback).
   mutable std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<LiveDriver>> drivers_;
   std::map<int64_t, std::unique_ptr<LiveSession>> live_;
   bool stopped_ = false;
 
@@ -161,10 +238,14 @@ class SessionManager : private DriverChannel::Listener {
   // completion_cv_ is notified when an answer arrives.
   std::condition_variable completion_cv_;
   std::condition_variable artifact_cv_;
+  // Notified when a session is closed on its driver or a driver exits.
+  std::condition_variable closed_cv_;
   int64_t next_request_id_ = 1;
   std::map<int64_t, std::optional<std::vector<std::string>>> completions_;
   // add_artifact requests waiting for the driver: request id → (answered, error).
   std::map<int64_t, std::optional<std::optional<std::string>>> artifact_answers_;
+  // add_artifact requests of sessions' create-time artifacts: request id → session id.
+  std::map<int64_t, int64_t> attach_artifacts_;
 
   // Since when each finished session has been seen finished (for state_retain). Guarded by mutex_.
   std::map<int64_t, int64_t> finished_since_ms_;

@@ -11,6 +11,10 @@
 //   hearth:v1:session:<id>:counter:statement       INCR counter; statement id = value - 1
 //   hearth:v1:session:<id>:statements              zset: member "<sid>", score <sid>
 //   hearth:v1:session:<id>:statement:<sid>         JSON StatementRecord
+//   hearth:v1:session:<id>:counter:job             INCR counter; job id = value - 1
+//   hearth:v1:session:<id>:jobs                    zset: member "<jid>", score <jid>
+//   hearth:v1:session:<id>:job:<jid>               JSON JobRecord
+//   hearth:v1:drivers                              zset: member "<driver_id>", score created ms
 //   hearth:v1:driver:<driver_id>                   JSON DriverRecord
 //
 // Records are JSON objects with "version": 1. Field names follow the C++ members;
@@ -52,8 +56,8 @@ class SessionStore {
   // missing record (index entry without a record) is skipped silently. Fails only when the
   // store itself fails.
   Result<std::vector<SessionRecord>> list_sessions();
-  // Removes the record, its index entry, its statements, their index and its statement
-  // counter. Deleting a missing session is not an error.
+  // Removes the record, its index entry, its statements and jobs, their indexes and
+  // counters. Deleting a missing session is not an error.
   Result<void> delete_session(int64_t id);
 
   // Per session, from 0.
@@ -66,9 +70,21 @@ class SessionStore {
   // Ascending id; corrupt records are logged to stderr and skipped.
   Result<std::vector<StatementRecord>> list_statements(int64_t session_id);
 
+  // Per session, from 0.
+  Result<int64_t> next_job_id(int64_t session_id);
+  // Writes the record and its entry in the session's job index.
+  Result<void> put_job(const JobRecord& record);
+  Result<std::optional<JobRecord>> get_job(int64_t session_id, int64_t job_id);
+  // Ascending id; corrupt records are logged to stderr and skipped.
+  Result<std::vector<JobRecord>> list_jobs(int64_t session_id);
+  Result<void> delete_job(int64_t session_id, int64_t job_id);
+
+  // Writes the record and its index entry.
   Result<void> put_driver(const DriverRecord& record);
   Result<std::optional<DriverRecord>> get_driver(std::string_view driver_id);
-  // Deleting a missing driver is not an error.
+  // All indexed drivers, oldest first; corrupt records are logged and skipped.
+  Result<std::vector<DriverRecord>> list_drivers();
+  // Removes the record and its index entry; deleting a missing driver is not an error.
   Result<void> delete_driver(std::string_view driver_id);
 
   const std::string& prefix() const { return prefix_; }
@@ -80,6 +96,10 @@ class SessionStore {
   std::string statement_counter_key(int64_t session_id) const;
   std::string statements_index_key(int64_t session_id) const;
   std::string statement_key(int64_t session_id, int64_t statement_id) const;
+  std::string job_counter_key(int64_t session_id) const;
+  std::string jobs_index_key(int64_t session_id) const;
+  std::string job_key(int64_t session_id, int64_t job_id) const;
+  std::string drivers_index_key() const;
   std::string driver_key(std::string_view driver_id) const;
 
   KeyValueStore& kv_;

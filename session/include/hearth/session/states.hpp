@@ -64,4 +64,41 @@ Result<void> check_transition(StatementState from, StatementState to);
 // No further move: available, cancelled.
 bool is_terminal(StatementState state);
 
+// Driver states as stored. REST shows a ready driver as "idle" or "busy" (from its load).
+enum class DriverState {
+  kStarting,
+  kReady,
+  kStopping,
+  kDead,
+  kError,
+};
+
+// starting, ready, stopping, dead, error.
+std::string_view to_string(DriverState state);
+std::optional<DriverState> parse_driver_state(std::string_view text);
+// from == to is allowed (a no-op).
+bool can_transition(DriverState from, DriverState to);
+Result<void> check_transition(DriverState from, DriverState to);
+// dead or error: the process is gone or useless.
+bool is_finished(DriverState state);
+
+// Job states: queued → running → succeeded | failed; cancelling → cancelled while a kill is
+// under way; a job whose driver died fails.
+enum class JobState {
+  kQueued,
+  kRunning,
+  kSucceeded,
+  kFailed,
+  kCancelling,
+  kCancelled,
+};
+
+// queued, running, succeeded, failed, cancelling, cancelled.
+std::string_view to_string(JobState state);
+std::optional<JobState> parse_job_state(std::string_view text);
+bool can_transition(JobState from, JobState to);
+Result<void> check_transition(JobState from, JobState to);
+// No further move: succeeded, failed, cancelled.
+bool is_terminal(JobState state);
+
 }  // namespace hearth::session

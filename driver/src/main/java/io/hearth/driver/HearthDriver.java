@@ -213,6 +213,15 @@ public final class HearthDriver implements Channel.Listener {
     String ui = sc.uiWebUrl().isDefined() ? sc.uiWebUrl().get() : null;
     System.err.println("hearth: Spark " + sc.version() + " up, application " + sc.applicationId());
     channel.send(new Message.DriverState("ready", sc.applicationId(), ui, null));
+    // JVM code of one session (Scala, a job) may stop the shared SparkContext; the driver is then
+    // useless for every session, so it says why and exits rather than serve failing statements.
+    ContextWatch.install(sc, () -> {
+      if (!shuttingDown.get()) {
+        channel.send(new Message.DriverState("error", null, null, ContextWatch.kStoppedReason));
+        stopChannel();
+        onFatal(ContextWatch.kStoppedReason, 4);
+      }
+    });
     timer.scheduleWithFixedDelay(this::reportProgress, kProgressIntervalMs, kProgressIntervalMs,
         TimeUnit.MILLISECONDS);
     // The main thread has nothing left to do; the channel, session and control threads work on.
