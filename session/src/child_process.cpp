@@ -143,8 +143,14 @@ void ChildProcess::supervise() {
     }
     wait_status_ = status;
   }
-  exited_cv_.notify_all();
+  // The exit callback runs before waiters wake: whoever waited for the exit (a DELETE) then
+  // finds everything the callback recorded (e.g. the sessions of a stopped driver marked dead).
   if (options_.on_exit) options_.on_exit(status);
+  {
+    std::lock_guard lock(mutex_);
+    exit_handled_ = true;
+  }
+  exited_cv_.notify_all();
 }
 
 void ChildProcess::append_output(const char* data, std::size_t size) {
@@ -173,7 +179,7 @@ std::optional<int> ChildProcess::wait_status() const {
 
 bool ChildProcess::wait_for_exit(std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);
-  return exited_cv_.wait_for(lock, timeout, [this] { return wait_status_.has_value(); });
+  return exited_cv_.wait_for(lock, timeout, [this] { return exit_handled_; });
 }
 
 void ChildProcess::signal_group(int signal_number) {

@@ -404,7 +404,7 @@ Result<SessionRecord> SessionManager::create_session(SessionRequest request,
   record.spark_ui_url = driver->record.spark_ui_url;
   if (auto put = store_.put_session(record); !put) return put.error();
   driver->sessions.insert(record.id);
-  driver->record.last_used_ms = record.created_ms;
+  driver->record.last_used_ms = std::max(driver->record.last_used_ms, now_ms());
   save_driver(*driver);
   live->driver_id = driver->record.id;
   live->process = driver->process;
@@ -720,7 +720,8 @@ Result<void> SessionManager::end_session(int64_t session_id, bool remove) {
         }
         // The session may have been removed by a concurrent DELETE while the lock was released.
         if (auto again = live_.find(session_id); again != live_.end()) {
-          end_session_on_driver(*again->second, SessionState::kDead, "The session was closed.");
+          end_session_on_driver(*again->second, SessionState::kDead, "The session was closed.",
+                                /*cancelled=*/true);
         }
         // Detached now, so that a driver_state ready arriving later does not open it again.
         if (LiveDriver* d = find_driver(driver_id)) {
@@ -773,8 +774,9 @@ Result<void> SessionManager::end_session(int64_t session_id, bool remove) {
 
 // Detaches a session from its driver's work: unfinished statements and jobs end, the session
 // takes state `to` (unless it already finished).
-void SessionManager::end_session_on_driver(LiveSession& live, SessionState to, const std::string& why) {
-  fail_outstanding(live, why, /*cancelled=*/to == SessionState::kDead && live.closed);
+void SessionManager::end_session_on_driver(LiveSession& live, SessionState to, const std::string& why,
+                                           bool cancelled) {
+  fail_outstanding(live, why, cancelled);
   live.opened = false;
   auto record = store_.get_session(live.session_id);
   if (!record || !record->has_value()) return;
@@ -1293,7 +1295,8 @@ void SessionManager::on_driver_exit(const std::string& driver_id, int wait_statu
   for (int64_t session_id : driver->sessions) {
     auto it = live_.find(session_id);
     if (it != live_.end() && it->second->driver_id == driver_id) {
-      end_session_on_driver(*it->second, SessionState::kDead, why);
+      // Work of a driver stopped on request is cancelled; a driver that died fails it.
+      end_session_on_driver(*it->second, SessionState::kDead, why, /*cancelled=*/driver->stopping);
     }
   }
   driver->sessions.clear();

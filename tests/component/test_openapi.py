@@ -256,8 +256,8 @@ def test_not_served_endpoints_are_documented_as_such(doc):
 def test_response_schemas_have_exact_key_sets(doc):
     schemas = response_schemas(doc)
     assert {"Session", "Statement", "SessionList", "StatementList", "SessionLog", "SessionStateInfo",
-            "Version", "Candidates", "Error", "AppInfo", "StatementOutputOk",
-            "StatementOutputError"} <= set(schemas)
+            "Version", "Candidates", "Error", "AppInfo", "StatementOutputOk", "StatementOutputError",
+            "Driver", "DriverList", "DriverProfile", "DriverLoad", "Job", "JobList"} <= set(schemas)
     for name, schema in schemas.items():
         if "properties" in schema:
             assert schema.get("additionalProperties") is False, name
@@ -271,6 +271,7 @@ def test_response_schemas_have_exact_key_sets(doc):
     ("CreateSessionRequest", "Result<session::SessionRequest> parse_create_session("),
     ("StatementRequest", "Result<StatementRequest> parse_create_statement("),
     ("CompletionRequest", "Result<CompletionRequest> parse_completion("),
+    ("StartJobRequest", "Result<session::JobRequest> parse_start_job("),
 ])
 def test_request_schemas_match_the_parsers(doc, schema, parser):
     accepted, required = parsed_fields(parser)
@@ -284,6 +285,11 @@ def test_state_enums_are_the_servers(doc):
     schemas = doc["components"]["schemas"]
     assert schemas["SessionState"]["enum"] == state_names("kSessionStateNames")
     assert schemas["StatementState"]["enum"] == state_names("kStatementStateNames")
+    assert schemas["JobState"]["enum"] == state_names("kJobStateNames")
+    # A driver is stored `ready`; REST tells `idle` from `busy` by its load.
+    driver_states = [shown for stored in state_names("kDriverStateNames")
+                     for shown in (("idle", "busy") if stored == "ready" else (stored,))]
+    assert schemas["DriverState"]["enum"] == driver_states
 
 
 # Bodies the server refuses with 400 that the documented request schema refuses as well.
@@ -295,6 +301,20 @@ BAD_SESSION_BODIES = [
     {"jars": "a.jar"},
     {"conf": {"spark.x": {"nested": 1}}},
     {"ttl": "5 minutes"},
+    {"shareLevel": "group"},
+    {"shareLevel": 1},
+]
+
+# Job requests the server refuses with 400 that the documented request schema refuses as well.
+BAD_JOB_BODIES = [
+    {},
+    {"className": ""},
+    {"className": 5},
+    {"className": "a.B", "args": "x"},
+    {"className": "a.B", "args": [1]},
+    {"className": "a.B", "conf": {"k": {"nested": 1}}},
+    {"className": "a.B", "jar": 5},
+    {"className": "a.B", "colour": "blue"},
 ]
 
 
@@ -327,6 +347,19 @@ def test_live_answers_match_the_document(hearth, doc):
         cancelled = c.call("get", "/sessions/{id}/statements/{sid}", status=200).json()
         assert cancelled["state"] == "cancelled" and cancelled["output"] is None
 
+        # Hearth: the session's driver (still starting), and a job queued on it and cancelled.
+        driver = c.call("get", "/sessions/{id}/driver", status=200).json()
+        c.values["driver"] = driver["id"]
+        listed = c.call("get", "/drivers", status=200).json()
+        assert driver["id"] in [d["id"] for d in listed["drivers"]]
+        assert c.call("get", "/drivers/{driver}", status=200).json()["sessions"] == [c.values["id"]]
+        job = c.call("post", "/sessions/{id}/jobs", status=201, json=c.example("post", "/sessions/{id}/jobs"))
+        c.values["jobid"] = job.json()["id"]
+        assert job.json()["state"] == "queued" and job.json()["result"] is None
+        c.call("get", "/sessions/{id}/jobs", status=200)
+        c.call("get", "/sessions/{id}/jobs/{jobid}", status=200)
+        assert c.call("post", "/sessions/{id}/jobs/{jobid}/cancel", status=200, json={}).json()["state"] == "cancelled"
+
         # Errors.
         for body in BAD_SESSION_BODIES:
             c.call("post", "/sessions", status=400, json=body)
@@ -347,6 +380,15 @@ def test_live_answers_match_the_document(hearth, doc):
         c.call("post", "/sessions/{id}/statements", status=400, data="{nope")
         c.call("post", "/sessions/{id}/statements", status=400, json={"code": 1})
         c.call("post", "/sessions/{id}/completion", status=400, json={"code": "x"})
+        for body in BAD_JOB_BODIES:
+            c.call("post", "/sessions/{id}/jobs", status=400, json=body)
+            assert c.errors(body, c.request_schema("post", "/sessions/{id}/jobs")), f"the document accepts {body}"
+        c.call("post", "/sessions/{id}/jobs", status=400, json={"className": "a.B", "jar": "file:///etc/passwd"})
+        c.call("get", "/sessions/{id}/jobs/{jobid}", status=404, jobid=4242)
+        c.call("get", "/sessions/{id}/jobs/{jobid}", status=404, jobid="x")
+        c.call("post", "/sessions/{id}/jobs/{jobid}/cancel", status=404, jobid=4242)
+        c.call("get", "/drivers/{driver}", status=404, driver="no-such-driver")
+        c.call("delete", "/drivers/{driver}", status=404, driver="no-such-driver")
         served = documented_operations(doc) - not_served_operations(doc)
         for method, path in sorted(op for op in served if "{id}" in op[1]):
             c.call(method, path, status=404, id="no-such-session", json=c.example(method, path))
@@ -355,12 +397,14 @@ def test_live_answers_match_the_document(hearth, doc):
 
         # Stop (204), then what a stopped session answers.
         c.call("post", "/sessions/{id}/stop", status=204)
-        # Statement 1 is `available` with an output: an error one (the driver exited), unless the
-        # driver came up and ran it first. Either output was checked against the document.
+        # Statement 1 is `cancelled` (the stop ended it), unless the driver came up and ran it
+        # first (`available` with an output, checked against the document).
         finished = c.call("get", "/sessions/{id}/statements/{sid}", status=200, sid=1).json()
-        assert finished["state"] == "available" and finished["output"] is not None
+        assert (finished["state"] == "cancelled" or
+                (finished["state"] == "available" and finished["output"] is not None)), finished
         assert c.call("get", "/sessions/{id}/state", status=200).json()["state"] == "dead"
         c.call("post", "/sessions/{id}/statements", status=400, json={"code": "1"})
+        c.call("post", "/sessions/{id}/jobs", status=400, json={"className": "a.B"})
         c.call("post", "/sessions/{id}/interrupt", status=200)
     finally:
         deleted = hearth.delete(f"/sessions/{c.values['id']}")
@@ -368,6 +412,20 @@ def test_live_answers_match_the_document(hearth, doc):
     c.check("delete", "/sessions/{id}", deleted, "DELETE /sessions/{id}", untyped=False)
     c.call("get", "/sessions/{id}", status=404)
     c.call("delete", "/sessions/{id}", status=404)
+    c.call("get", "/sessions/{id}/driver", status=404)
+
+    # Stopping drivers: one through its session, one by its id.
+    for share_level, delete_path in (("user", "/sessions/{id}/driver"), ("session", "/drivers/{driver}")):
+        other = c.call("post", "/sessions", status=201,
+                       json={"kind": "pyspark", "shareLevel": share_level, "conf": SLOW_START_CONF}).json()
+        try:
+            driver = c.call("get", "/sessions/{id}/driver", status=200, id=other["id"]).json()
+            assert driver["shareLevel"] == share_level and other["id"] in driver["sessions"]
+            c.call("delete", delete_path, status=200, id=other["id"], driver=driver["id"])
+            c.call("get", "/drivers/{driver}", status=404, driver=driver["id"])
+            c.call("delete", "/sessions/{id}/driver", status=404, id=other["id"])
+        finally:
+            assert hearth.delete(f"/sessions/{other['id']}").status_code == 200
 
     unexercised = documented_operations(doc) - set(c.answered)
     assert not unexercised, f"documented operations the test never called: {sorted(unexercised)}"

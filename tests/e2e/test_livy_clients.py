@@ -295,6 +295,9 @@ class TestSparkmagic:
 
     def test_sparkmagic_start_reaches_idle_and_finds_spark(self, hearth, sparkmagic_session):
         session = sparkmagic_session
+        # sparkmagic's status is a cached value that its heartbeat thread refreshes; it may have
+        # caught the session busy with the fixture's first statement, so ask as sparkmagic does.
+        session.wait_for_idle(60)
         assert session.status == "idle"
         assert session.sql_context_variable_name == "spark"
         display = session.ipython_display

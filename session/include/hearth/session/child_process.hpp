@@ -45,7 +45,8 @@ class ChildProcess {
   bool running() const;
   // The raw wait status once the child has exited.
   std::optional<int> wait_status() const;
-  // Blocks until the child has exited or the timeout passes; true if it has exited.
+  // Blocks until the child has exited and its exit callback has returned, or the timeout
+  // passes; true if so.
   bool wait_for_exit(std::chrono::milliseconds timeout) const;
   // Signals the child's process group (SIGTERM / SIGKILL). No-op once reaped.
   void terminate();
@@ -67,6 +68,7 @@ class ChildProcess {
   mutable std::mutex mutex_;
   mutable std::condition_variable exited_cv_;
   std::optional<int> wait_status_;
+  bool exit_handled_ = false;  // the exit callback has returned
   std::deque<std::string> lines_;
   std::string partial_line_;
   std::thread supervisor_;

@@ -203,7 +203,9 @@ class SessionManager : private DriverChannel::Listener {
   // Ends the unfinished statements (with an error output) and jobs (failed, or cancelled when
   // `cancelled`) of a session that lost its driver or was closed.
   void fail_outstanding(LiveSession& live, const std::string& why, bool cancelled);
-  void end_session_on_driver(LiveSession& live, SessionState to, const std::string& why);
+  // Ends the session's unfinished work (cancelled, or failed with `why`) and moves it to `to`.
+  void end_session_on_driver(LiveSession& live, SessionState to, const std::string& why,
+                             bool cancelled);
   void evict_old_statements(int64_t session_id);
   Result<void> save_statement(const StatementRecord& statement);
   Result<void> save_job(const JobRecord& job);
