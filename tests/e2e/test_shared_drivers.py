@@ -229,6 +229,26 @@ def test_each_session_on_one_driver_uses_its_own_version_of_a_jar(server, first,
         assert scala_value(q, version) == "v2"
 
 
+def test_one_sessions_spark_stop_and_worker_crash_leave_the_others_working(server, first):
+    with ExitStack() as stack:
+        careless, _ = idle_after_post(server, stack, SHARED)
+        driver = driver_of(first)
+        assert driver_of(careless)["id"] == driver["id"]
+        assert text(first.run("kept = 41")) == ""
+
+        stopped = careless.run("spark.stop()\nsc.stop()")
+        assert "spark.stop() ignored" in text(stopped)
+        assert text(first.run("spark.range(10).count()")) == "10"
+
+        crashed = error_output(careless.run("import os\nos._exit(1)"))
+        assert crashed["ename"] == "WorkerDied", crashed
+        # The other session's worker, namespace and Spark are untouched; the careless one recovers.
+        assert text(first.run("kept + 1")) == "42"
+        assert text(first.run("sc.parallelize(range(4), 2).sum()")) == "6"
+        assert text(careless.run("spark.range(3).count()")) == "3"
+        assert get_driver(server, driver["id"])["pid"] == driver["pid"]
+
+
 def test_closing_one_session_keeps_the_driver_and_stopping_the_driver_ends_the_rest(server, first):
     body = dict(SHARED, proxyUser=OTHER_USER)
     with scoped_session(server, body) as one, scoped_session(server, body) as two:
