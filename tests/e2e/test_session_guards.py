@@ -118,3 +118,7 @@ def test_a_statement_that_stops_the_context_from_scala_says_so(hearth):
         out = error(s.run("spark.stop()"))
         assert out["ename"] == "SparkContextStopped"
         assert "no session of this driver can run Spark jobs any more" in out["evalue"]
+        # A driver without a SparkContext is useless to every session: it ends, and says why.
+        wait_until(lambda: s.state() == "dead", 60, "the session of the stopped driver to end")
+        log = hearth.get(f"/sessions/{s.id}/log", params={"size": -1}).json()["log"]
+        assert any("the SparkContext was stopped by user code" in line for line in log)

@@ -90,6 +90,8 @@ public final class HearthDriver implements Channel.Listener {
   private static final int kMaxQueuedCompletions = 256;
   private static final int kArtifactThreads = 2;
   private static final int kMaxQueuedArtifacts = 1024;
+  // How long a driver whose SparkContext was stopped waits for running statements to report.
+  private static final long kStoppedSettleMs = 10_000;
   private static final int kJobThreads = 64;
   private static final int kMaxQueuedJobs = 1024;
 
@@ -217,6 +219,17 @@ public final class HearthDriver implements Channel.Listener {
     // useless for every session, so it says why and exits rather than serve failing statements.
     ContextWatch.install(sc, () -> {
       if (!shuttingDown.get()) {
+        // The statements running now end quickly (their Spark calls fail); let them report, the
+        // one that stopped the context included, so users read why rather than "driver exited".
+        long deadline = System.currentTimeMillis() + kStoppedSettleMs;
+        while (sessions.values().stream().anyMatch(Session::busy)
+            && System.currentTimeMillis() < deadline) {
+          try {
+            Thread.sleep(50); // poll step of a bounded wait; busy() has no way to wait for it
+          } catch (InterruptedException e) {
+            break;
+          }
+        }
         channel.send(new Message.DriverState("error", null, null, ContextWatch.kStoppedReason));
         stopChannel();
         onFatal(ContextWatch.kStoppedReason, 4);
