@@ -736,6 +736,8 @@ Result<void> SessionManager::end_session(int64_t session_id, bool remove) {
 
   std::unique_ptr<LiveSession> live;
   std::vector<std::unique_ptr<LiveDriver>> gone;
+  const std::filesystem::path artifacts_dir = settings_.data_dir / "artifacts" / std::to_string(session_id);
+  bool keep_artifacts = false;
   {
     std::lock_guard lock(mutex_);
     auto record = store_.get_session(session_id);
@@ -759,6 +761,13 @@ Result<void> SessionManager::end_session(int64_t session_id, bool remove) {
       return Ok{};  // the live entry stays: its log remains readable
     }
     if (auto it = live_.find(session_id); it != live_.end()) {
+      // Spark cannot unregister what a session added to the SparkContext: a driver that lives on
+      // keeps serving the session's uploaded jars and files to new executors and tasks of every
+      // session, so they are deleted with the driver, not with the session.
+      if (auto* driver = find_driver(it->second->driver_id); driver && !driver->exited) {
+        driver->leftover_artifacts.push_back(artifacts_dir);
+        keep_artifacts = true;
+      }
       live = std::move(it->second);
       live_.erase(it);
     }
@@ -766,7 +775,7 @@ Result<void> SessionManager::end_session(int64_t session_id, bool remove) {
     gone = take_exited_drivers();
   }
   std::error_code ignored;
-  std::filesystem::remove_all(settings_.data_dir / "artifacts" / std::to_string(session_id), ignored);
+  if (!keep_artifacts) std::filesystem::remove_all(artifacts_dir, ignored);
   // `live`, `gone` and their processes are released here, outside the lock: the last owner of a
   // process joins its supervisor thread, which may be waiting for the lock in the exit callback.
   return Ok{};
@@ -1291,6 +1300,11 @@ void SessionManager::on_driver_exit(const std::string& driver_id, int wait_statu
   if (driver->record.state != DriverState::kError) driver->record.state = DriverState::kDead;
   (void)store_.delete_driver(driver_id);
   std::filesystem::remove(driver->secret_file);
+  for (const auto& dir : driver->leftover_artifacts) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  driver->leftover_artifacts.clear();
   const std::string why = "The session's driver exited before it finished (" + describe_exit(wait_status) + ").";
   for (int64_t session_id : driver->sessions) {
     auto it = live_.find(session_id);

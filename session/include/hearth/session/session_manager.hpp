@@ -154,6 +154,9 @@ class SessionManager : private DriverChannel::Listener {
     std::set<int64_t> sessions;  // sessions attached now
     bool stopping = false;       // shutdown sent; nothing more attaches
     bool exited = false;
+    // Upload directories of sessions deleted while the driver ran: Spark keeps serving what they
+    // added, so they go when the driver exits.
+    std::vector<std::filesystem::path> leftover_artifacts;
   };
 
   struct LiveSession {
