@@ -21,7 +21,7 @@ TEST(ChildProcessTest, WaitersWakeOnlyAfterTheExitCallbackHasReturned) {
   std::atomic<bool> callback_done{false};
   std::atomic<int> seen_status{-1};
   ChildProcess::Options options;
-  options.argv = {"/bin/sh", "-c", "echo started; read line; exit 3"};
+  options.argv = {"/bin/sh", "-c", "echo started; exec sleep 600"};  // runs until terminated
   options.on_exit = [&](int status) {
     // Slow on purpose: a waiter woken before the callback ends would see callback_done false.
     std::this_thread::sleep_for(100ms);
