@@ -30,18 +30,11 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 os.environ.setdefault("HEARTH_SERVER", os.path.join(ROOT, "build", "bin", "hearth-server"))
 
-from hearth_harness import HearthServer, Redis  # noqa: E402
+from hearth_harness import HearthServer, Redis, wait_until  # noqa: E402
 
 
 def poll(predicate, interval=0.002, timeout=300):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError("timed out")
-        time.sleep(interval)
+    return wait_until(predicate, timeout, "the benchmark's condition", interval=interval)
 
 
 def to_idle(server, body):

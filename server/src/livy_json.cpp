@@ -71,6 +71,20 @@ Result<std::string> conf_value(const rapidjson::Value& v, std::string_view key) 
   return bad_request("conf value of '" + std::string(key) + "' must be a string, number or boolean");
 }
 
+// A "conf" object (null = empty), its scalar values turned into strings.
+Result<std::map<std::string, std::string>> conf_map(const rapidjson::Value& v) {
+  std::map<std::string, std::string> conf;
+  if (v.IsNull()) return conf;
+  if (!v.IsObject()) return bad_request(type_error("conf", "an object"));
+  for (const auto& entry : v.GetObject()) {
+    std::string conf_key(entry.name.GetString(), entry.name.GetStringLength());
+    auto value = conf_value(entry.value, conf_key);
+    if (!value) return value.error();
+    conf[conf_key] = std::move(*value);
+  }
+  return conf;
+}
+
 void write_string(Writer& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
@@ -173,14 +187,9 @@ Result<session::SessionRequest> parse_create_session(std::string_view body) {
       r = set_int(seconds);
       request.heartbeat_timeout_s = seconds.value_or(0);
     } else if (key == "conf") {
-      if (v.IsNull()) continue;
-      if (!v.IsObject()) return bad_request(type_error("conf", "an object"));
-      for (const auto& entry : v.GetObject()) {
-        std::string conf_key(entry.name.GetString(), entry.name.GetStringLength());
-        auto value = conf_value(entry.value, conf_key);
-        if (!value) return value.error();
-        request.conf[conf_key] = std::move(*value);
-      }
+      auto conf = conf_map(v);
+      if (!conf) return conf.error();
+      request.conf = std::move(*conf);
     } else {
       return bad_request("Unrecognized field \"" + std::string(key) + "\" in the session request");
     }
@@ -516,14 +525,9 @@ Result<session::JobRequest> parse_start_job(std::string_view body) {
       if (!args) return args.error();
       request.args = std::move(*args);
     } else if (key == "conf") {
-      if (v.IsNull()) continue;
-      if (!v.IsObject()) return bad_request(type_error("conf", "an object"));
-      for (const auto& entry : v.GetObject()) {
-        std::string conf_key(entry.name.GetString(), entry.name.GetStringLength());
-        auto value = conf_value(entry.value, conf_key);
-        if (!value) return value.error();
-        request.conf[conf_key] = std::move(*value);
-      }
+      auto conf = conf_map(v);
+      if (!conf) return conf.error();
+      request.conf = std::move(*conf);
     } else {
       return bad_request("Unrecognized field \"" + std::string(key) + "\" in the job request");
     }

@@ -211,6 +211,16 @@ class FieldReader {
   std::string* error_;
 };
 
+// A required field holding an embedded JSON value, as compact text; nullopt when it is null.
+std::optional<std::string> embedded_json(FieldReader& f, const char* key) {
+  const rapidjson::Value* value = f.required(key);
+  if (value == nullptr || value->IsNull()) return std::nullopt;
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  value->Accept(w);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
 Error corrupt(std::string message) { return make_error("corrupt_record", std::move(message)); }
 
 // Parses `json` into `doc` and checks it is an object of the expected version.
@@ -405,13 +415,7 @@ Result<StatementRecord> decode_statement(std::string_view json) {
   record.progress = f.number("progress");
   record.started_ms = f.int64("started_ms");
   record.completed_ms = f.int64("completed_ms");
-  if (const rapidjson::Value* output = f.required("output");
-      output != nullptr && !output->IsNull()) {
-    rapidjson::StringBuffer buffer;
-    JsonWriter w(buffer);
-    output->Accept(w);
-    record.output_json.emplace(buffer.GetString(), buffer.GetSize());
-  }
+  record.output_json = embedded_json(f, "output");
   if (!error.empty()) return corrupt(std::move(error));
   auto parsed_state = parse_statement_state(state);
   if (!parsed_state) return corrupt("unknown statement state \"" + state + "\"");
@@ -481,12 +485,7 @@ Result<JobRecord> decode_job(std::string_view json) {
   record.created_ms = f.int64("created_ms");
   record.started_ms = f.int64("started_ms");
   record.completed_ms = f.int64("completed_ms");
-  if (const rapidjson::Value* result = f.required("result"); result != nullptr && !result->IsNull()) {
-    rapidjson::StringBuffer buffer;
-    JsonWriter w(buffer);
-    result->Accept(w);
-    record.result_json.emplace(buffer.GetString(), buffer.GetSize());
-  }
+  record.result_json = embedded_json(f, "result");
   record.error = f.optional_string("error");
   record.traceback = f.string_list("traceback");
   if (!error.empty()) return corrupt(std::move(error));
