@@ -24,6 +24,14 @@ JOB_STATES = {"queued", "running", "succeeded", "failed", "cancelling", "cancell
 FINAL_STATES = {"succeeded", "failed", "cancelled"}
 
 
+def open_gate(gate):
+    """Opens a Gate job's gate at once: the job polls for the file, so it must appear with its
+    text already in it (write then rename), never empty."""
+    staged = gate.with_name(gate.name + ".staged")
+    staged.write_text("open")
+    os.replace(staged, gate)
+
+
 @pytest.fixture(scope="module")
 def jobs_jar(tmp_path_factory):
     directory = tmp_path_factory.mktemp("jobs-jar")
@@ -255,7 +263,7 @@ def test_a_job_goes_queued_running_succeeded_while_statements_run(session, tmp_p
     assert text(session.run("spark.range(3).count()")) == "3"
     assert get_job(session, job["id"])["state"] == "running"
 
-    gate.write_text("open")
+    open_gate(gate)
     done = succeeded(final_job(session, job["id"], seen=seen))
     assert seen == ["queued", "running", "succeeded"], seen
     assert done["result"] == {"gate": "open", "count": 10, "jobId": job["id"]}, done
@@ -280,7 +288,7 @@ def test_ten_jobs_run_at_the_same_time(session, tmp_path, round_):
     wait_until(all_running, 120, "the ten jobs to run at once", interval=0.2)
     running_s = time.monotonic() - started
     assert driver_of(session)["load"]["runningJobs"] == 10
-    gate.write_text("open")
+    open_gate(gate)
     done = [succeeded(final_job(session, i)) for i in ids]
     print(f"timing: ten jobs POST to all running {running_s:.2f}s, to all succeeded {time.monotonic() - started:.2f}s")
     for i, (job, end) in enumerate(zip(jobs, done)):
