@@ -1,6 +1,7 @@
-"""docs/openapi.json kept honest: served as is, valid OpenAPI 3.0.3, in step with the routes of
-rest_server.cpp and the request parsing of livy_json.cpp, and every answer the test provokes from
-a live server (no Spark code runs) valid against the schema documented for its status."""
+"""docs/openapi.json kept honest: served as is, valid OpenAPI 3.0.3, in step with the request
+parsing of livy_json.cpp, and every answer the test provokes from a live server (no Spark code
+runs) valid against the schema documented for its status. (That the route table of api.cpp is
+exactly the documented one is checked by tests/unit/api_routes_test.cpp.)"""
 import json
 import re
 import uuid
@@ -16,7 +17,6 @@ from referencing.jsonschema import DRAFT4
 
 REPO = Path(__file__).resolve().parents[2]
 DOC_FILE = REPO / "docs" / "openapi.json"
-REST_SERVER_CPP = REPO / "server" / "src" / "rest_server.cpp"
 LIVY_JSON_CPP = REPO / "server" / "src" / "livy_json.cpp"
 STATES_CPP = REPO / "session" / "src" / "states.cpp"
 
@@ -43,35 +43,6 @@ def documented_operations(doc):
 def not_served_operations(doc):
     return {(method, path) for method, path in documented_operations(doc)
             if "501" in doc["paths"][path][method]["responses"]}
-
-
-def server_routes():
-    """(method, OpenAPI path) of every route rest_server.cpp registers, and the subset answered by
-    `not_implemented`. Fails when a registration has a form this parser does not know."""
-    source = REST_SERVER_CPP.read_text()
-    call = r"\b(Get|Post|Delete|Put|Patch|Head|Options)\(router,\s*"
-    routes, not_served = set(), set()
-    # A route's handler is guard(<name>...) or one of the handler factories upload(...)/add(...).
-    literal = re.findall(call + r'"([^"]+)",\s*(?:guard\((\w*)|(?:upload|add)\()', source)
-    for method, path, handler in literal:
-        routes.add((method.lower(), path))
-        if handler == "not_implemented":
-            not_served.add((method.lower(), path))
-    lists = re.findall(r"for \(const char\* path : \{([^}]*)\}\)\s*\{\s*" + call + r"path,\s*guard\((\w*)",
-                       source)
-    for paths, method, handler in lists:
-        for path in re.findall(r'"([^"]+)"', paths):
-            routes.add((method.lower(), path))
-            if handler == "not_implemented":
-                not_served.add((method.lower(), path))
-    registrations = len(re.findall(call, source))
-    assert registrations == len(literal) + len(lists), "a route registration this test cannot parse"
-    assert ("get", "/version") in routes and len(lists) >= 2, "rest_server.cpp no longer parses as expected"
-
-    def openapi(route):
-        method, path = route
-        return method, re.sub(r":(\w+)", r"{\1}", path)
-    return {openapi(r) for r in routes}, {openapi(r) for r in not_served}
 
 
 def cpp_function(source, signature):
@@ -235,14 +206,6 @@ def test_document_is_valid_openapi_3_0_3(doc):
                 walk(value, f"{where}/{i}")
     walk(doc, "#")
     assert not nullable_without_type
-
-
-def test_every_server_route_is_documented_and_nothing_else(doc):
-    routes, not_served = server_routes()
-    documented = documented_operations(doc)
-    assert routes - documented == set(), "routes of rest_server.cpp missing from docs/openapi.json"
-    assert documented - routes == set(), "operations documented that rest_server.cpp does not route"
-    assert not_served_operations(doc) == not_served, "the 501 endpoints differ"
 
 
 def test_not_served_endpoints_are_documented_as_such(doc):
