@@ -42,6 +42,19 @@ def test_cancel_interrupts_running_python_and_keeps_the_namespace(session):
     assert session.state() == "idle"
 
 
+def test_a_cancel_while_the_python_worker_starts_is_not_lost(session):
+    # Ending the worker makes the next statement start a new one (about a second): the cancel
+    # sent as soon as that statement runs arrives while the worker is still starting.
+    assert "WorkerDied" in str(session.run("import os\nos._exit(3)")["output"])
+    st = session.submit("import time\ntime.sleep(600)")
+    wait_running(session, st["id"])
+    cancel(session, st["id"])
+    done = session.wait_statement(st["id"], timeout=60)
+    assert done["state"] == "cancelled", done
+    assert done["output"]["ename"] == "KeyboardInterrupt", done
+    assert text(session.run("1+1")) == "2"
+
+
 def test_cancel_stops_a_long_spark_job(session):
     st = session.submit("spark.range(0, 10**13, 1, 4).selectExpr('sum(id)').collect()")
     wait_running(session, st["id"])

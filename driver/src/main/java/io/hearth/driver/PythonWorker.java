@@ -59,6 +59,11 @@ final class PythonWorker implements Interpreter {
   // only one starts; never held while waiting for a statement.
   private final Object startLock = new Object();
   private volatile Running running;
+  // The statement last asked to cancel. A cancel that comes while the worker is still starting
+  // (no `running` yet) is sent by execute right behind the statement's request; volatile on
+  // both sides, so either interrupt() sees the worker or execute() sees the cancel (or both:
+  // the worker ignores a second cancel of the same statement).
+  private volatile long cancelRequested = -1;
   private volatile boolean closed;
 
   /** One started process and what belongs to it. */
@@ -119,6 +124,9 @@ final class PythonWorker implements Interpreter {
       request.put("op", "execute").put("statement_id", statementId).put("code", code)
           .put("job_group", jobGroup).put("pool", session.pool());
       r.write(request);
+      if (cancelRequested == statementId) {
+        r.write(cancelRequest(statementId));
+      }
       JsonNode reply = awaitReply(r);
       if (reply == kEndOfStream || !reply.path("output").isObject()) {
         return workerDied(statementId, jobGroup, r);
@@ -215,17 +223,22 @@ final class PythonWorker implements Interpreter {
    */
   @Override
   public void interrupt(long statementId, Thread sessionThread) {
+    cancelRequested = statementId;
     Running r = running;
     if (r == null || !r.process.isAlive()) {
       return;
     }
-    ObjectNode request = Codec.mapper().createObjectNode();
-    request.put("op", "cancel").put("statement_id", statementId);
     try {
-      r.write(request);
+      r.write(cancelRequest(statementId));
     } catch (IOException e) {
       // the worker died; its statement fails by itself
     }
+  }
+
+  private static ObjectNode cancelRequest(long statementId) {
+    ObjectNode request = Codec.mapper().createObjectNode();
+    request.put("op", "cancel").put("statement_id", statementId);
+    return request;
   }
 
   /**
