@@ -12,6 +12,9 @@ namespace {
 const std::vector<SettingSpec> kSettings = {
     {"host", "127.0.0.1", "address the REST API listens on"},
     {"port", "8998", "REST port (0 = any free port; the chosen one is printed)"},
+    {"client-host", "127.0.0.1", "address the client channel (ZeroMQ: the hearth CLI, the C++ client library) listens on"},
+    {"client-port", "8999", "client channel port (0 = any free port; the chosen one is printed)"},
+    {"client-send-hwm", "1000", "messages queued for one client before it counts as not reading (overrun: its subscriptions are dropped and it must resubscribe)"},
     {"driver-host", "127.0.0.1", "address the driver channel (ZeroMQ) listens on; drivers connect to it"},
     {"driver-port", "0", "driver channel port (0 = any free port)"},
     {"redis", "", "Redis URL (redis://host:port[/db] or unix:///path.sock); empty = start an embedded redis-server in the data dir"},

@@ -445,6 +445,28 @@ std::string render_message(std::string_view message) {
   });
 }
 
+std::string render_log_lines(const std::vector<std::string>& lines) {
+  return json_object([&](Writer& w) {
+    w.Key("lines"); write_list(w, lines);
+  });
+}
+
+std::string render_upload_progress(std::string_view upload, int64_t bytes) {
+  return json_object([&](Writer& w) {
+    w.Key("upload"); write_string(w, upload);
+    w.Key("bytes"); w.Int64(bytes);
+  });
+}
+
+std::string render_subscription(std::optional<int64_t> session, int64_t seq) {
+  return json_object([&](Writer& w) {
+    w.Key("session");
+    if (session) w.Int64(*session);
+    else w.Null();
+    w.Key("seq"); w.Int64(seq);
+  });
+}
+
 namespace {
 void write_optional_int(Writer& w, const std::optional<int64_t>& v) {
   if (v) w.Int64(*v);

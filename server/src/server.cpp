@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "hearth/server/client_gateway.hpp"
 #include "hearth/server/rest_server.hpp"
 #include "hearth/session/child_process.hpp"
 #include "hearth/session/kv_store.hpp"
@@ -154,11 +155,22 @@ int run(const ServerConfig& config) {
     rest_dirs = comma == std::string_view::npos ? std::string_view() : rest_dirs.substr(comma + 1);
   }
   RestServer server(manager, rest);
+  ClientGatewayOptions client;
+  client.host = config.get("client-host");
+  client.port = static_cast<uint16_t>(must(config.get_int("client-port")));
+  client.heartbeat = settings.heartbeat;
+  client.max_upload_bytes = rest.max_request_bytes;
+  client.call_threads = rest.threads;
+  client.send_high_water_mark = must(config.get_int("client-send-hwm"));
+  client.api = ApiOptions{rest.version, rest.local_dir_whitelist};
+  ClientGateway gateway(manager, client);
   manager.start();
   if (auto started = server.start(); !started) throw std::runtime_error(started.error().message);
+  if (auto started = gateway.start(); !started) throw std::runtime_error(started.error().message);
 
   std::cout << "hearth-server listening on http://" << rest.host << ":" << server.port()
-            << " (drivers: " << manager.driver_endpoint() << ", redis: " << redis_url
+            << " (clients: " << gateway.endpoint()
+            << ", drivers: " << manager.driver_endpoint() << ", redis: " << redis_url
             << ", data: " << data_dir.string() << ")" << std::endl;
 
   sigset_t set;
@@ -168,6 +180,7 @@ int run(const ServerConfig& config) {
   int received = 0;
   sigwait(&set, &received);
   std::cout << "hearth-server: signal " << received << ", stopping" << std::endl;
+  gateway.stop();
   server.stop();
   manager.stop();
   return 0;

@@ -104,7 +104,7 @@ void ChildProcess::supervise() {
       if (n > 0) {
         ssize_t got = ::read(output_fd_, buffer, sizeof buffer);
         if (got > 0) {
-          append_output(buffer, static_cast<std::size_t>(got));
+          report_lines(append_output(buffer, static_cast<std::size_t>(got)));
           continue;
         }
         if (got == 0 || (errno != EINTR && errno != EAGAIN)) output_open = false;
@@ -127,22 +127,25 @@ void ChildProcess::supervise() {
     ::fcntl(output_fd_, F_SETFL, O_NONBLOCK);
     ssize_t got;
     while ((got = ::read(output_fd_, buffer, sizeof buffer)) > 0) {
-      append_output(buffer, static_cast<std::size_t>(got));
+      report_lines(append_output(buffer, static_cast<std::size_t>(got)));
     }
   }
   ::close(output_fd_);
   int status = 0;
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
+  std::vector<std::string> last;
   {
     std::lock_guard lock(mutex_);
     if (!partial_line_.empty()) {
+      last.push_back(partial_line_);
       lines_.push_back(std::move(partial_line_));
       partial_line_.clear();
       if (lines_.size() > options_.max_log_lines) lines_.pop_front();
     }
     wait_status_ = status;
   }
+  report_lines(std::move(last));
   // The exit callback runs before waiters wake: whoever waited for the exit (a DELETE) then
   // finds everything the callback recorded (e.g. the sessions of a stopped driver marked dead).
   if (options_.on_exit) options_.on_exit(status);
@@ -153,11 +156,17 @@ void ChildProcess::supervise() {
   exited_cv_.notify_all();
 }
 
-void ChildProcess::append_output(const char* data, std::size_t size) {
+void ChildProcess::report_lines(std::vector<std::string> lines) {
+  if (!lines.empty() && options_.on_lines) options_.on_lines(std::move(lines));
+}
+
+std::vector<std::string> ChildProcess::append_output(const char* data, std::size_t size) {
+  std::vector<std::string> completed;
   std::lock_guard lock(mutex_);
   for (std::size_t i = 0; i < size; ++i) {
     char c = data[i];
     if (c == '\n') {
+      if (options_.on_lines) completed.push_back(partial_line_);
       lines_.push_back(std::move(partial_line_));
       partial_line_.clear();
       if (lines_.size() > options_.max_log_lines) lines_.pop_front();
@@ -165,6 +174,7 @@ void ChildProcess::append_output(const char* data, std::size_t size) {
       partial_line_.push_back(c);
     }
   }
+  return completed;
 }
 
 bool ChildProcess::running() const {

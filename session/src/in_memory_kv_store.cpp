@@ -128,6 +128,15 @@ class InMemoryKeyValueStore final : public KeyValueStore {
     return out;
   }
 
+  Result<void> zremrangebyrank(std::string_view key, int64_t start, int64_t stop) override {
+    auto doomed = zrange(key, start, stop);
+    if (!doomed) return doomed.error();
+    for (const auto& member : *doomed) {
+      if (auto removed = zrem(key, member); !removed) return removed;
+    }
+    return Ok{};
+  }
+
   Result<int64_t> zcard(std::string_view key) override {
     std::lock_guard lock(mutex_);
     auto it = data_.find(key);

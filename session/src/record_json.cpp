@@ -495,4 +495,36 @@ Result<JobRecord> decode_job(std::string_view json) {
   return record;
 }
 
+std::string encode_event(const StoredEvent& event) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  write_field(w, "version", int64_t{kRecordVersion});
+  write_field(w, "seq", event.seq);
+  write_field(w, "kind", event.kind);
+  write_key(w, "body");
+  rapidjson::Document body;
+  body.Parse<kParseFlags>(event.body_json.data(), event.body_json.size());
+  if (body.HasParseError()) {
+    w.Null();
+  } else {
+    body.Accept(w);
+  }
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+Result<StoredEvent> decode_event(std::string_view json) {
+  rapidjson::Document doc;
+  if (auto parsed = parse_record(json, doc); !parsed) return parsed.error();
+  std::string error;
+  FieldReader f(doc, "", &error);
+  StoredEvent event;
+  event.seq = f.int64("seq");
+  event.kind = f.string("kind");
+  event.body_json = embedded_json(f, "body").value_or("null");
+  if (!error.empty()) return corrupt(std::move(error));
+  return event;
+}
+
 }  // namespace hearth::session::record_json

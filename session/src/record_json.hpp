@@ -34,4 +34,9 @@ Result<StatementRecord> decode_statement(std::string_view json);
 Result<DriverRecord> decode_driver(std::string_view json);
 Result<JobRecord> decode_job(std::string_view json);
 
+// A stored event: {"version":1,"seq":…,"kind":…,"body":<the JSON value>}. body_json must hold
+// one JSON value (the caller renders it); if it does not, null is stored instead.
+std::string encode_event(const StoredEvent& event);
+Result<StoredEvent> decode_event(std::string_view json);
+
 }  // namespace hearth::session::record_json

@@ -153,6 +153,13 @@ class RedisKeyValueStore final : public KeyValueStore {
     return integer(command({"ZCARD", key}), "ZCARD");
   }
 
+  Result<void> zremrangebyrank(std::string_view key, int64_t start, int64_t stop) override {
+    const std::string start_text = std::to_string(start);
+    const std::string stop_text = std::to_string(stop);
+    return expect_ok(command({"ZREMRANGEBYRANK", key, start_text, stop_text}), REDIS_REPLY_INTEGER,
+                     "ZREMRANGEBYRANK");
+  }
+
   Result<void> ping() override { return expect_ok(command({"PING"}), REDIS_REPLY_STATUS, "PING"); }
 
  private:

@@ -123,7 +123,7 @@ void SessionManager::start() {
     for (auto& record : *sessions) {
       if (is_finished(record.state)) continue;
       record.state = SessionState::kDead;
-      if (auto put = store_.put_session(record); !put) {
+      if (auto put = save_session(record); !put) {
         std::cerr << "[hearth] cannot mark session " << record.id << " dead: " << put.error().message
                   << "\n";
       }
@@ -185,7 +185,7 @@ void SessionManager::stop() {
       if (auto record = store_.get_session(id); record && record->has_value() &&
                                                 !is_finished((*record)->state)) {
         (*record)->state = SessionState::kDead;
-        (void)store_.put_session(**record);
+        (void)save_session(**record);
       }
       sessions.push_back(std::move(live));
     }
@@ -277,6 +277,9 @@ Result<SessionManager::LiveDriver*> SessionManager::launch_driver(
   }
   const std::string driver_id = record.id;
   options.on_exit = [this, driver_id](int status) { on_driver_exit(driver_id, status); };
+  options.on_lines = [this, driver_id](std::vector<std::string> lines) {
+    notify(Change{Change::Kind::kDriverLog, 0, 0, driver_id, std::move(lines)});
+  };
   auto process = ChildProcess::start(std::move(options));
   if (!process) {
     std::filesystem::remove(driver->secret_file);
@@ -393,7 +396,7 @@ Result<SessionRecord> SessionManager::create_session(SessionRequest request,
         return launched.error();
       }
       record.state = SessionState::kError;
-      if (auto put = store_.put_session(record); !put) return put.error();
+      if (auto put = save_session(record); !put) return put.error();
       live_[record.id] = std::move(live);
       return record;
     }
@@ -402,7 +405,7 @@ Result<SessionRecord> SessionManager::create_session(SessionRequest request,
   record.driver_id = driver->record.id;
   record.app_id = driver->record.app_id;
   record.spark_ui_url = driver->record.spark_ui_url;
-  if (auto put = store_.put_session(record); !put) return put.error();
+  if (auto put = save_session(record); !put) return put.error();
   driver->sessions.insert(record.id);
   driver->record.last_used_ms = std::max(driver->record.last_used_ms, now_ms());
   save_driver(*driver);
@@ -755,7 +758,7 @@ Result<void> SessionManager::end_session(int64_t session_id, bool remove) {
       // earlier server process, or whose launch failed) is marked here.
       if (!is_finished((*record)->state) || (*record)->state == SessionState::kError) {
         (*record)->state = SessionState::kDead;
-        if (auto put = store_.put_session(**record); !put) return put.error();
+        if (auto put = save_session(**record); !put) return put.error();
       }
       gone = take_exited_drivers();
       return Ok{};  // the live entry stays: its log remains readable
@@ -936,7 +939,30 @@ Result<JobRecord> SessionManager::cancel_job(int64_t session_id, int64_t job_id)
   return std::move(job);
 }
 
-Result<void> SessionManager::save_job(const JobRecord& job) { return store_.put_job(job); }
+Result<void> SessionManager::save_job(const JobRecord& job) {
+  auto saved = store_.put_job(job);
+  if (saved) notify(Change{Change::Kind::kJob, job.session_id, job.id, {}, {}});
+  return saved;
+}
+
+Result<void> SessionManager::save_session(const SessionRecord& session) {
+  auto saved = store_.put_session(session);
+  if (saved) notify(Change{Change::Kind::kSession, session.id, 0, {}, {}});
+  return saved;
+}
+
+void SessionManager::notify(Change change) const {
+  if (change_observer_) change_observer_(std::move(change));
+}
+
+Result<int64_t> SessionManager::append_event(int64_t session_id, std::string_view kind,
+                                             std::string_view body_json) {
+  return store_.append_event(session_id, kind, body_json);
+}
+
+Result<EventLog> SessionManager::events_since(int64_t session_id, int64_t since) {
+  return store_.events_since(session_id, since);
+}
 
 void SessionManager::handle_job_update(LiveSession& live, const protocol::JobUpdate& update) {
   auto found = store_.get_job(live.session_id, update.job_id);
@@ -1067,6 +1093,7 @@ Result<std::vector<StatementRecord>> SessionManager::list_statements(int64_t ses
 Result<void> SessionManager::save_statement(const StatementRecord& statement) {
   auto saved = store_.put_statement(statement);
   if (saved && statement_observer_) statement_observer_(statement.session_id, statement.id);
+  if (saved) notify(Change{Change::Kind::kStatement, statement.session_id, statement.id, {}, {}});
   return saved;
 }
 
@@ -1078,7 +1105,7 @@ Result<void> SessionManager::set_state(int64_t session_id, SessionState to) {
   if (session.state == to) return Ok{};
   if (auto allowed = check_transition(session.state, to); !allowed) return allowed.error();
   session.state = to;
-  return store_.put_session(session);
+  return save_session(session);
 }
 
 // The client-visible idle/busy state is derived from the server's own knowledge: busy while any
@@ -1179,7 +1206,7 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
         if (auto record = store_.get_session(session_id); record && record->has_value()) {
           (*record)->app_id = status->app_id;
           (*record)->spark_ui_url = status->spark_ui_url;
-          (void)store_.put_session(**record);
+          (void)save_session(**record);
         }
         // A re-sent driver_state (after a reconnect) re-opens; the agent answers the state.
         if (auto* live = live_session(session_id, driver_id)) open_session(*driver, *live);

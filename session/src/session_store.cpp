@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <iostream>
 #include <string>
 #include <utility>
 
@@ -55,6 +56,12 @@ std::string SessionStore::statements_index_key(int64_t session_id) const {
 }
 std::string SessionStore::statement_key(int64_t session_id, int64_t statement_id) const {
   return session_key(session_id) + ":statement:" + std::to_string(statement_id);
+}
+std::string SessionStore::event_counter_key(int64_t session_id) const {
+  return session_key(session_id) + ":counter:event";
+}
+std::string SessionStore::events_key(int64_t session_id) const {
+  return session_key(session_id) + ":events";
 }
 std::string SessionStore::job_counter_key(int64_t session_id) const {
   return session_key(session_id) + ":counter:job";
@@ -142,6 +149,8 @@ Result<void> SessionStore::delete_session(int64_t id) {
   }
   if (auto r = kv_.del(jobs_key); !r) return r;
   if (auto r = kv_.del(job_counter_key(id)); !r) return r;
+  if (auto r = kv_.del(events_key(id)); !r) return r;
+  if (auto r = kv_.del(event_counter_key(id)); !r) return r;
   if (auto r = kv_.zrem(sessions_index_key(), std::to_string(id)); !r) return r;
   return kv_.del(session_key(id));
 }
@@ -299,6 +308,44 @@ Result<std::optional<DriverRecord>> SessionStore::get_driver(std::string_view dr
 Result<void> SessionStore::delete_driver(std::string_view driver_id) {
   if (auto r = kv_.zrem(drivers_index_key(), std::string(driver_id)); !r) return r;
   return kv_.del(driver_key(driver_id));
+}
+
+Result<int64_t> SessionStore::append_event(int64_t session_id, std::string_view kind,
+                                           std::string_view body_json) {
+  auto seq = kv_.incr(event_counter_key(session_id));
+  if (!seq) return seq.error();
+  const std::string key = events_key(session_id);
+  // The member carries its seq, so equal bodies stay distinct members.
+  if (auto added = kv_.zadd(key, *seq, record_json::encode_event(StoredEvent{*seq, std::string(kind), std::string(body_json)}));
+      !added) {
+    return added.error();
+  }
+  // Trimmed every 50 events rather than on each one: one round trip fewer on the common path.
+  if (*seq % 50 == 0) {
+    if (auto trimmed = kv_.zremrangebyrank(key, 0, -(kRetainedEvents + 1)); !trimmed) return trimmed.error();
+  }
+  return *seq;
+}
+
+Result<EventLog> SessionStore::events_since(int64_t session_id, int64_t since) {
+  EventLog log;
+  auto counter = kv_.get(event_counter_key(session_id));
+  if (!counter) return counter.error();
+  if (*counter) {
+    if (auto last = parse_id(**counter)) log.last_seq = *last;
+  }
+  auto members = kv_.zrange(events_key(session_id), 0, -1);
+  if (!members) return members.error();
+  for (const auto& member : *members) {
+    auto event = record_json::decode_event(member);
+    if (!event) {
+      std::cerr << "[hearth] skipping an unreadable event of session " << session_id << ": "
+                << event.error().message << "\n";
+      continue;
+    }
+    if (event->seq > since) log.events.push_back(std::move(*event));
+  }
+  return log;
 }
 
 }  // namespace hearth::session

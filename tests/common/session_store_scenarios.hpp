@@ -561,6 +561,46 @@ TYPED_TEST_P(SessionStoreScenarios, PrefixesKeepStoresApart) {
   EXPECT_EQ(this->kv_->get(this->key("counter:session"))->value_or(""), "1");
 }
 
+TYPED_TEST_P(SessionStoreScenarios, EventsAreNumberedReplayedTrimmedAndGoWithTheirSession) {
+  auto& store = *this->store_;
+  ASSERT_TRUE(store.put_session(full_session(6)).ok());
+  auto empty = store.events_since(6, 0);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->last_seq, 0);
+  EXPECT_TRUE(empty->events.empty());
+
+  EXPECT_EQ(*store.append_event(6, "statement", R"({"id":0,"state":"running"})"), 1);
+  EXPECT_EQ(*store.append_event(6, "statement", R"({"id":0,"state":"running"})"), 2);  // same body, kept apart
+  EXPECT_EQ(*store.append_event(6, "session", R"({"state":"idle","log":["a \"b\""]})"), 3);
+  EXPECT_EQ(*store.append_event(7, "job", "null"), 1);  // numbered per session
+  auto log = store.events_since(6, 1);
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ(log->last_seq, 3);
+  ASSERT_EQ(log->events.size(), 2u);
+  EXPECT_EQ(log->events[0], (hearth::session::StoredEvent{2, "statement", R"({"id":0,"state":"running"})"}));
+  EXPECT_EQ(log->events[1], (hearth::session::StoredEvent{3, "session", R"({"state":"idle","log":["a \"b\""]})"}));
+
+  // The newest kRetainedEvents (and at most a trim period more) are kept.
+  const int64_t total = hearth::session::SessionStore::kRetainedEvents + 120;
+  for (int64_t i = 4; i <= total; ++i) ASSERT_TRUE(store.append_event(6, "job", "{}").ok());
+  auto trimmed = store.events_since(6, 0);
+  ASSERT_TRUE(trimmed.ok());
+  EXPECT_EQ(trimmed->last_seq, total);
+  EXPECT_GE(trimmed->events.size(), static_cast<std::size_t>(hearth::session::SessionStore::kRetainedEvents));
+  EXPECT_LE(trimmed->events.size(), static_cast<std::size_t>(hearth::session::SessionStore::kRetainedEvents + 50));
+  EXPECT_EQ(trimmed->events.back().seq, total);
+  EXPECT_GT(trimmed->events.front().seq, 1);
+
+  ASSERT_TRUE(store.delete_session(6).ok());
+  for (const char* rest : {"session:6:events", "session:6:counter:event"}) {
+    auto gone = this->kv_->get(this->key(rest));
+    EXPECT_TRUE(!gone.ok() || !gone->has_value()) << rest;  // a sorted set: GET fails or finds nothing
+  }
+  EXPECT_EQ(*this->kv_->zcard(this->key("session:6:events")), 0);
+  EXPECT_EQ(store.events_since(6, 0)->last_seq, 0);
+  EXPECT_EQ(store.events_since(7, 0)->events.size(), 1u);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncrease,
                             SessionRoundTripsEveryField, DefaultSessionRoundTrips,
                             RecordIsVersionedJsonUnderDocumentedKey, MissingSessionIsNullopt,
@@ -574,6 +614,7 @@ REGISTER_TYPED_TEST_SUITE_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncre
                             DriverRecordKeepsEveryFieldAndIsListed,
                             JobsRoundTripListAndGoWithTheirSession,
                             DeleteSessionRemovesRecordIndexStatementsAndCounter,
-                            DriverPutGetDelete, PrefixesKeepStoresApart);
+                            DriverPutGetDelete, PrefixesKeepStoresApart,
+                            EventsAreNumberedReplayedTrimmedAndGoWithTheirSession);
 
 }  // namespace hearth::test

@@ -76,7 +76,7 @@ class HearthServer:
         self.data_dir = tempfile.mkdtemp(prefix="hearth-test-data-")
         # Files tests hand to add-jar/add-pyfile/add-file by file: URI must live here.
         self.shared_dir = tempfile.mkdtemp(prefix="hearth-test-shared-")
-        args = [HEARTH_SERVER, "--port", "0", "--data-dir", self.data_dir,
+        args = [HEARTH_SERVER, "--port", "0", "--client-port", "0", "--data-dir", self.data_dir,
                 "--driver-idle-timeout", "3m", "--driver-stop-timeout", "20s",
                 # A smaller body limit than the default (100 MiB), so tests can cross it cheaply.
                 "--max-request-mib", "16", "--local-dir-whitelist", self.shared_dir]
@@ -88,6 +88,8 @@ class HearthServer:
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = []
         self._port = None
+        # The client channel (ZeroMQ) as "127.0.0.1:PORT", from the listening line.
+        self.client_address = None
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -103,6 +105,8 @@ class HearthServer:
             self.lines.append(line.rstrip("\n"))
             m = re.search(r"listening on http://[^:]+:(\d+)", line)
             if m and self._port is None:
+                clients = re.search(r"clients: tcp://([^,)\s]+)", line)
+                self.client_address = clients.group(1) if clients else None
                 self._port = int(m.group(1))
                 self._ready.set()
         self._ready.set()

@@ -53,6 +53,12 @@ std::string render_log(int64_t id, int64_t from, int64_t total, const std::vecto
 std::string render_version(std::string_view version);
 std::string render_message(std::string_view message);  // {"msg": …}
 
+// Client channel bodies: {"lines": […]} of a log event; {"upload": name, "bytes": n} answering
+// an upload part; {"session": id|null, "seq": n} answering (un)subscribe.
+std::string render_log_lines(const std::vector<std::string>& lines);
+std::string render_upload_progress(std::string_view upload, int64_t bytes);
+std::string render_subscription(std::optional<int64_t> session, int64_t seq);
+
 // Hearth's own resources (not Livy's): drivers and jobs.
 std::string render_driver(const session::DriverView& driver);
 std::string render_driver_list(const std::vector<std::string>& rendered);

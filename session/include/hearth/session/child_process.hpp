@@ -32,6 +32,9 @@ class ChildProcess {
     std::vector<std::string> unset_env;          // removed from the parent's environment
     std::size_t max_log_lines = 200;
     std::function<void(int wait_status)> on_exit;  // optional; runs on the supervising thread
+    // Optional; runs on the supervising thread with the complete lines of each chunk of output
+    // as they arrive (not under the process's lock), before the exit callback for the last ones.
+    std::function<void(std::vector<std::string> lines)> on_lines;
   };
 
   // Starts the child. Error code "spawn_failed" when the program cannot be started.
@@ -59,7 +62,9 @@ class ChildProcess {
  private:
   ChildProcess(int pid, int output_fd, Options options);
   void supervise();
-  void append_output(const char* data, std::size_t size);
+  // Adds output to the log; returns the lines it completed (for on_lines).
+  std::vector<std::string> append_output(const char* data, std::size_t size);
+  void report_lines(std::vector<std::string> lines);
   void signal_group(int signal_number);
 
   const int pid_;

@@ -39,6 +39,8 @@ class KeyValueStore {
   virtual Result<std::vector<std::string>> zrange(std::string_view key, int64_t start,
                                                   int64_t stop) = 0;
   virtual Result<int64_t> zcard(std::string_view key) = 0;
+  // Removes the members ranked start..stop (Redis ZREMRANGEBYRANK index semantics, as zrange).
+  virtual Result<void> zremrangebyrank(std::string_view key, int64_t start, int64_t stop) = 0;
   // Ok when the backend answers.
   virtual Result<void> ping() = 0;
 };

@@ -110,4 +110,18 @@ struct DriverView {
   int64_t busy_sessions = 0, running_statements = 0, running_jobs = 0;
 };
 
+// One stored client-channel event of a session.
+struct StoredEvent {
+  int64_t seq = 0;
+  std::string kind;       // session, statement, job
+  std::string body_json;  // the resource's JSON at the time of the event
+  bool operator==(const StoredEvent&) const = default;
+};
+
+// What SessionStore::events_since returns.
+struct EventLog {
+  int64_t last_seq = 0;             // the newest seq given out (0: none yet)
+  std::vector<StoredEvent> events;  // seq > since, ascending
+};
+
 }  // namespace hearth::session

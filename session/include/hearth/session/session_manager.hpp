@@ -71,6 +71,25 @@ class SessionManager : private DriverChannel::Listener {
   using StatementObserver = std::function<void(int64_t session_id, int64_t statement_id)>;
   void set_statement_observer(StatementObserver observer) { statement_observer_ = std::move(observer); }
 
+  // A change the client channel pushes as an event.
+  struct Change {
+    enum class Kind { kSession, kStatement, kJob, kDriverLog };
+    Kind kind = Kind::kSession;
+    int64_t session_id = 0;          // kSession, kStatement, kJob
+    int64_t item_id = 0;             // the statement or job id
+    std::string driver_id;           // kDriverLog
+    std::vector<std::string> lines;  // kDriverLog: lines the driver printed
+  };
+  // Called after every stored change of a session, statement or job, and with the lines each
+  // driver prints; possibly with the manager's lock held and from any thread: it must not
+  // block and must not call back into the manager. Set before start().
+  using ChangeObserver = std::function<void(Change)>;
+  void set_change_observer(ChangeObserver observer) { change_observer_ = std::move(observer); }
+
+  // The client channel's event log (SessionStore::append_event / events_since).
+  Result<int64_t> append_event(int64_t session_id, std::string_view kind, std::string_view body_json);
+  Result<EventLog> events_since(int64_t session_id, int64_t since);
+
   // Marks sessions left active by an earlier server process as dead (their drivers are not
   // ours), then starts the driver channel. Throws std::runtime_error when the channel cannot bind.
   void start();
@@ -212,6 +231,9 @@ class SessionManager : private DriverChannel::Listener {
   void evict_old_statements(int64_t session_id);
   Result<void> save_statement(const StatementRecord& statement);
   Result<void> save_job(const JobRecord& job);
+  // Writes the session record and reports the change.
+  Result<void> save_session(const SessionRecord& session);
+  void notify(Change change) const;
   void handle_job_update(LiveSession& live, const protocol::JobUpdate& update);
   Result<void> end_session(int64_t session_id, bool remove);
   // Stops a driver process: shutdown, wait (without the lock), kill after stop_grace. Blocks.
@@ -228,6 +250,7 @@ class SessionManager : private DriverChannel::Listener {
   const SessionManagerSettings settings_;
   std::unique_ptr<DriverChannel> channel_;
   StatementObserver statement_observer_;
+  ChangeObserver change_observer_;
 
   // Guards drivers_, live_ and every read-modify-write of session, statement, job and driver
   // records, so updates from REST threads, the channel thread and process supervisors apply one

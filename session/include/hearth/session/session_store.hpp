@@ -87,6 +87,15 @@ class SessionStore {
   // Removes the record and its index entry; deleting a missing driver is not an error.
   Result<void> delete_driver(std::string_view driver_id);
 
+  // The session's event log (the client channel's events): numbered per session from 1, the
+  // last kRetainedEvents kept (a few more until the next trim). Removed with the session.
+  static constexpr int64_t kRetainedEvents = 1000;
+  // Stores one event and returns its seq. kind and body_json (one JSON value) are kept as given.
+  Result<int64_t> append_event(int64_t session_id, std::string_view kind, std::string_view body_json);
+  // The stored events with seq > since, in order, and the last seq given out (0 when none);
+  // an unreadable entry is logged and skipped.
+  Result<EventLog> events_since(int64_t session_id, int64_t since);
+
   const std::string& prefix() const { return prefix_; }
 
  private:
@@ -99,6 +108,8 @@ class SessionStore {
   std::string job_counter_key(int64_t session_id) const;
   std::string jobs_index_key(int64_t session_id) const;
   std::string job_key(int64_t session_id, int64_t job_id) const;
+  std::string event_counter_key(int64_t session_id) const;
+  std::string events_key(int64_t session_id) const;
   std::string drivers_index_key() const;
   std::string driver_key(std::string_view driver_id) const;
 
