@@ -8,6 +8,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -33,6 +34,10 @@ constexpr std::size_t kMaxUploadsPerClient = 4;
 constexpr std::size_t kMaxUploadNameBytes = 128;
 constexpr std::size_t kMaxPendingLogLines = 1000;  // per driver, between two event-thread passes
 constexpr std::size_t kLogTailLines = 10;           // the log lines a session event carries
+// What waits for one client beyond ZeroMQ's own queue before the client counts as overrun.
+constexpr std::size_t kMaxBacklogBytes = 64u << 20;
+// How often a client's backlog is retried (ZeroMQ does not say when a ROUTER peer has room).
+constexpr std::chrono::milliseconds kBacklogRetry{5};
 
 // A wake-up that any thread can signal and a ZeroMQ poll can wait on (an eventfd).
 class Wakeup {
@@ -57,11 +62,12 @@ class Wakeup {
   int fd_;
 };
 
-// What the I/O thread sends: an encoded message for one client. Events of an overrun client are
-// dropped; kDropped tells the I/O thread the event thread has forgotten the client's
+// What the I/O thread sends: an encoded message for one client. kReplay is a stored event sent
+// because the client subscribed with `since`. Events of an overrun client are dropped; kDropped
+// tells the I/O thread the event thread has forgotten the client's
 // subscriptions (everything it queued for the client before is ahead of it).
 struct Outgoing {
-  enum class Kind { kReply, kEvent, kDropped };
+  enum class Kind { kReply, kEvent, kReplay, kDropped };
   Kind kind = Kind::kReply;
   std::string client;
   wire::Frames frames;
@@ -103,7 +109,7 @@ struct ClientGateway::Impl {
   Api api;
   const std::string server_id;
   std::string bound_endpoint;
-  bool started = false;
+  bool serving = false;
 
   // ---- shared between threads ----
   Wakeup io_wakeup;
@@ -185,6 +191,17 @@ struct ClientGateway::Impl {
     bool overrun = false;
     bool overrun_told = false;
     bool drop_confirmed = false;
+    // Messages ZeroMQ had no room for, in order, retried every kBacklogRetry. A replay (the
+    // client asked for it, and it is bounded by what Redis keeps) may wait here as long as the
+    // client keeps reading; live messages count against send_high_water_mark, all of them
+    // against kMaxBacklogBytes.
+    struct Queued {
+      wire::Frames frames;
+      bool live = true;
+    };
+    std::deque<Queued> backlog;
+    std::size_t backlog_bytes = 0;
+    std::size_t backlog_live = 0;
   };
   std::map<std::string, ClientState> clients;
 
@@ -203,8 +220,10 @@ struct ClientGateway::Impl {
     while (!stopping.load()) {
       zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLIN, 0},
                                  {nullptr, io_wakeup.fd(), ZMQ_POLLIN, 0}};
+      bool backlogged = std::any_of(clients.begin(), clients.end(),
+                                    [](const auto& entry) { return !entry.second.backlog.empty(); });
       try {
-        zmq::poll(items, 2, options.heartbeat);
+        zmq::poll(items, 2, backlogged ? kBacklogRetry : options.heartbeat);
       } catch (const zmq::error_t& e) {
         if (e.num() == EINTR) continue;
         throw;
@@ -215,6 +234,7 @@ struct ClientGateway::Impl {
         if (!receive_one(socket)) break;
       }
       send_outbox(socket);
+      flush_backlogs(socket);
       if (Clock::now() >= next_expiry) {
         expire_clients();
         next_expiry = Clock::now() + options.heartbeat;
@@ -234,7 +254,7 @@ struct ClientGateway::Impl {
     auto decoded = wire::decode(header, data);
     if (auto* bad = std::get_if<wire::DecodeError>(&decoded)) {
       std::cerr << "[hearth] client channel: dropped a bad frame: " << bad->error.message << "\n";
-      send(socket, client, error_frames(bad->id_hint, "bad_frame", bad->error.message), false);
+      send(socket, client, error_frames(bad->id_hint, "bad_frame", bad->error.message), true);
       return true;
     }
     handle(socket, client, std::get<wire::Message>(std::move(decoded)));
@@ -245,7 +265,7 @@ struct ClientGateway::Impl {
     if (auto* hello = std::get_if<wire::Hello>(&message)) {
       if (std::find(hello->versions.begin(), hello->versions.end(), wire::kVersion) == hello->versions.end()) {
         send(socket, client, error_frames(std::nullopt, "unsupported_version",
-                                          "no common client-channel version (server speaks 1)"), false);
+                                          "no common client-channel version (server speaks 1)"), true);
         return;
       }
       // A hello again (a reconnect) starts over: subscriptions and uploads are dropped.
@@ -258,13 +278,13 @@ struct ClientGateway::Impl {
       send(socket, client,
            wire::encode(wire::Welcome{wire::kVersion, server_id, options.heartbeat.count(),
                                       static_cast<int64_t>(wire::kMaxPartBytes)}),
-           false);
+           true);
       return;
     }
     auto known = clients.find(client);
     if (known == clients.end()) {
       send(socket, client, error_frames(request_id(message), "hello_required",
-                                        "this server does not know the client: say hello (again)"), false);
+                                        "this server does not know the client: say hello (again)"), true);
       return;
     }
     ClientState& state = known->second;
@@ -273,7 +293,7 @@ struct ClientGateway::Impl {
       state.overrun_told = true;
       send(socket, client, error_frames(std::nullopt, "overrun",
                                         "the client did not read its events fast enough; its subscriptions were "
-                                        "dropped: subscribe again with since"), false);
+                                        "dropped: subscribe again with since"), true);
       if (state.drop_confirmed) state.overrun = false;
     }
     std::visit([&](auto& m) { handle_known(socket, client, state, m); }, message);
@@ -291,7 +311,7 @@ struct ClientGateway::Impl {
   }
 
   void handle_known(zmq::socket_t& socket, const std::string& client, ClientState&, const wire::Ping&) {
-    send(socket, client, wire::encode(wire::Pong{server_id}), false);
+    send(socket, client, wire::encode(wire::Pong{server_id}), true);
   }
 
   void handle_known(zmq::socket_t& socket, const std::string& client, ClientState& state, wire::Call& call) {
@@ -306,12 +326,12 @@ struct ClientGateway::Impl {
     work.request.user = state.user;
     if (call.upload) {
       if (!Api::upload_field(work.request.path)) {
-        send(socket, client, reply_frames(call.id, 400, render_message("'upload' is only for the upload-* operations")), false);
+        send(socket, client, reply_frames(call.id, 400, render_message("'upload' is only for the upload-* operations")), true);
         return;
       }
       auto upload = state.uploads.find(*call.upload);
       if (upload == state.uploads.end() || !upload->second.complete) {
-        send(socket, client, reply_frames(call.id, 400, render_message("no finished upload named '" + *call.upload + "'")), false);
+        send(socket, client, reply_frames(call.id, 400, render_message("no finished upload named '" + *call.upload + "'")), true);
         return;
       }
       work.request.file = UploadedFile{std::move(upload->second.filename), std::move(upload->second.data)};
@@ -325,18 +345,25 @@ struct ClientGateway::Impl {
         return;
       }
     }
-    send(socket, client, reply_frames(call.id, 503, render_message("the server is busy; try again")), false);
+    send(socket, client, reply_frames(call.id, 503, render_message("the server is busy; try again")), true);
   }
 
   void handle_known(zmq::socket_t& socket, const std::string& client, ClientState& state, wire::Upload& part) {
-    auto answer = [&](int status, std::string body) { send(socket, client, reply_frames(part.id, status, std::move(body)), false); };
+    auto answer = [&](int status, std::string body) { send(socket, client, reply_frames(part.id, status, std::move(body)), true); };
     if (part.upload.empty() || part.upload.size() > kMaxUploadNameBytes) {
       return answer(400, render_message("an upload name has 1 to 128 characters"));
     }
     auto it = state.uploads.find(part.upload);
     if (part.offset == 0) {
-      if (it == state.uploads.end() && state.uploads.size() >= kMaxUploadsPerClient) {
-        return answer(400, render_message("too many unfinished uploads (at most 4 per client)"));
+      if (it == state.uploads.end()) {
+        auto finished = static_cast<std::size_t>(std::count_if(
+            state.uploads.begin(), state.uploads.end(), [](const auto& u) { return u.second.complete; }));
+        if (state.uploads.size() - finished >= kMaxUploadsPerClient) {
+          return answer(400, render_message("too many unfinished uploads (at most 4 per client)"));
+        }
+        if (finished >= kMaxUploadsPerClient) {
+          return answer(400, render_message("too many finished uploads not used yet (at most 4 per client)"));
+        }
       }
       it = state.uploads.insert_or_assign(part.upload, PendingUpload{part.name, {}, false}).first;
     } else if (it == state.uploads.end() || it->second.complete ||
@@ -366,7 +393,7 @@ struct ClientGateway::Impl {
   template <typename M>
   void handle_known(zmq::socket_t& socket, const std::string& client, ClientState&, const M& message) {
     send(socket, client, error_frames(request_id(message), "bad_frame",
-                                      std::string(wire::type_name(message)) + " is not a client message"), false);
+                                      std::string(wire::type_name(message)) + " is not a client message"), true);
   }
 
   void send_outbox(zmq::socket_t& socket) {
@@ -385,14 +412,36 @@ struct ClientGateway::Impl {
         continue;
       }
       if (state == clients.end()) continue;  // forgotten meanwhile
-      if (out.kind == Outgoing::Kind::kEvent && state->second.overrun) continue;
-      send(socket, out.client, std::move(out.frames), out.kind == Outgoing::Kind::kEvent);
+      if (out.kind != Outgoing::Kind::kReply && state->second.overrun) continue;
+      send(socket, out.client, std::move(out.frames), out.kind != Outgoing::Kind::kReplay);
     }
   }
 
-  // Sends without blocking. A client whose queue is full is overrun (see ClientState); one that
-  // is gone is forgotten.
-  void send(zmq::socket_t& socket, const std::string& client, wire::Frames frames, bool is_event) {
+  enum class SendResult { kSent, kFull, kGone };
+
+  // One message, without blocking.
+  SendResult send_now(zmq::socket_t& socket, const std::string& client, const wire::Frames& message) {
+    try {
+      auto first = socket.send(zmq::buffer(client), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      if (!first) return SendResult::kFull;
+      // Once the routing frame is taken the rest of the message goes too.
+      if (message.data) {
+        socket.send(zmq::buffer(message.header), zmq::send_flags::sndmore);
+        socket.send(zmq::buffer(*message.data), zmq::send_flags::none);
+      } else {
+        socket.send(zmq::buffer(message.header), zmq::send_flags::none);
+      }
+      return SendResult::kSent;
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EHOSTUNREACH) return SendResult::kGone;
+      throw;
+    }
+  }
+
+  // Sends without blocking, split into parts when large. What does not fit waits in the
+  // client's backlog; a client whose backlog grows past its limits is overrun; one that is gone
+  // is forgotten. `live` is false for replayed events (see ClientState::backlog).
+  void send(zmq::socket_t& socket, const std::string& client, wire::Frames frames, bool live) {
     auto state = clients.find(client);
     std::vector<wire::Frames> messages;
     if (frames.header.size() > wire::kMaxPartBytes) {
@@ -401,34 +450,57 @@ struct ClientGateway::Impl {
     } else {
       messages.push_back(std::move(frames));
     }
-    for (auto& message : messages) {
-      try {
-        auto first = socket.send(zmq::buffer(client), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-        if (!first) {
-          overrun(client, is_event);
-          return;
-        }
-        if (message.data) {
-          socket.send(zmq::buffer(message.header), zmq::send_flags::sndmore);
-          socket.send(zmq::buffer(*message.data), zmq::send_flags::none);
-        } else {
-          socket.send(zmq::buffer(message.header), zmq::send_flags::none);
-        }
-      } catch (const zmq::error_t& e) {
-        if (e.num() == EHOSTUNREACH) {
-          forget(client);
-          return;
-        }
-        throw;
+    if (state == clients.end()) {
+      // An answer to a peer that never said hello: one try.
+      for (const auto& message : messages) {
+        if (send_now(socket, client, message) != SendResult::kSent) return;
       }
+      return;
+    }
+    ClientState& target = state->second;
+    for (auto& message : messages) {
+      if (target.backlog.empty()) {
+        auto sent = send_now(socket, client, message);
+        if (sent == SendResult::kSent) continue;
+        if (sent == SendResult::kGone) return forget(client);
+      }
+      target.backlog_bytes += message.header.size() + (message.data ? message.data->size() : 0);
+      if (live) ++target.backlog_live;
+      target.backlog.push_back({std::move(message), live});
+    }
+    if (target.backlog_live > static_cast<std::size_t>(options.send_high_water_mark) ||
+        target.backlog_bytes > kMaxBacklogBytes) {
+      overrun(client);
     }
   }
 
-  void overrun(const std::string& client, bool) {
+  void flush_backlogs(zmq::socket_t& socket) {
+    std::vector<std::string> gone;
+    for (auto& [client, state] : clients) {
+      while (!state.backlog.empty()) {
+        auto& front = state.backlog.front();
+        auto sent = send_now(socket, client, front.frames);
+        if (sent == SendResult::kFull) break;
+        if (sent == SendResult::kGone) {
+          gone.push_back(client);
+          break;
+        }
+        state.backlog_bytes -= front.frames.header.size() + (front.frames.data ? front.frames.data->size() : 0);
+        if (front.live) --state.backlog_live;
+        state.backlog.pop_front();
+      }
+    }
+    for (const auto& client : gone) forget(client);
+  }
+
+  void overrun(const std::string& client) {
     auto state = clients.find(client);
     if (state == clients.end() || state->second.overrun) return;
     std::cerr << "[hearth] client channel: client " << state->second.name
               << " does not read; its subscriptions are dropped\n";
+    state->second.backlog.clear();
+    state->second.backlog_bytes = 0;
+    state->second.backlog_live = 0;
     state->second.overrun = true;
     state->second.overrun_told = false;
     state->second.drop_confirmed = false;
@@ -473,12 +545,15 @@ struct ClientGateway::Impl {
       std::deque<SubscriptionWork> work;
       std::vector<ChangeKey> changes;
       std::map<std::string, std::vector<std::string>> logs;
+      bool last_pass = false;
       {
         std::unique_lock lock(event_mutex);
         event_cv.wait(lock, [&] {
           return event_stopping || !subscription_work.empty() || !change_order.empty() || !pending_logs.empty();
         });
-        if (event_stopping) return;
+        // On stop, what is queued is still stored (e.g. the sessions the manager's stop marked
+        // dead), so a client resuming later finds those events.
+        last_pass = event_stopping;
         work.swap(subscription_work);
         changes.assign(change_order.begin(), change_order.end());
         change_order.clear();
@@ -490,6 +565,7 @@ struct ClientGateway::Impl {
       for (auto& item : work) handle_subscription_work(item);
       for (const auto& key : changes) publish_change(key);
       for (auto& [driver, lines] : logs) publish_log(driver, std::move(lines));
+      if (last_pass) return;
     }
   }
 
@@ -546,18 +622,20 @@ struct ClientGateway::Impl {
     // Replay. Events after `since` that are no longer stored: say so first.
     int64_t oldest = log->events.empty() ? log->last_seq + 1 : log->events.front().seq;
     if (*work.since + 1 < oldest && log->last_seq > *work.since) {
-      post_event(work.client, wire::Event{session, 0, "gap", "{\"oldest\":" + std::to_string(oldest) + "}"});
+      post_event(work.client, wire::Event{session, 0, "gap", "{\"oldest\":" + std::to_string(oldest) + "}"},
+                 Outgoing::Kind::kReplay);
     }
     last_sent = *work.since;
     for (auto& event : log->events) {
       if (event.seq <= last_sent) continue;
-      post_event(work.client, wire::Event{session, event.seq, event.kind, std::move(event.body_json)});
+      post_event(work.client, wire::Event{session, event.seq, event.kind, std::move(event.body_json)},
+                 Outgoing::Kind::kReplay);
       last_sent = event.seq;
     }
   }
 
-  void post_event(const std::string& client, const wire::Event& event) {
-    post(Outgoing{Outgoing::Kind::kEvent, client, wire::encode(event)});
+  void post_event(const std::string& client, const wire::Event& event, Outgoing::Kind kind) {
+    post(Outgoing{kind, client, wire::encode(event)});
   }
 
   void publish_change(const ChangeKey& key) {
@@ -642,7 +720,7 @@ Result<void> ClientGateway::start() {
     return make_error("bind_failed", "the client channel cannot listen on " + impl.options.host + ":" +
                                          std::to_string(impl.options.port) + ": " + e.what());
   }
-  impl.started = true;
+  impl.serving = true;
   impl.event_thread = std::thread([&impl] { impl.event_loop(); });
   for (int i = 0; i < impl.options.call_threads; ++i) impl.workers.emplace_back([&impl] { impl.worker_loop(); });
   impl.io_thread = std::thread([&impl, context, socket] {
@@ -658,15 +736,10 @@ Result<void> ClientGateway::start() {
 
 std::string ClientGateway::endpoint() const { return impl_->bound_endpoint; }
 
-void ClientGateway::stop() {
+void ClientGateway::stop_serving() {
   auto& impl = *impl_;
-  {
-    std::lock_guard lock(impl.event_mutex);
-    impl.event_stopping = true;
-  }
-  impl.event_cv.notify_all();
-  if (!impl.started) return;
-  impl.started = false;
+  if (!impl.serving) return;
+  impl.serving = false;
   impl.stopping = true;
   impl.io_wakeup.signal();
   if (impl.io_thread.joinable()) impl.io_thread.join();
@@ -677,6 +750,16 @@ void ClientGateway::stop() {
   impl.call_cv.notify_all();
   for (auto& worker : impl.workers) worker.join();
   impl.workers.clear();
+}
+
+void ClientGateway::stop() {
+  stop_serving();
+  auto& impl = *impl_;
+  {
+    std::lock_guard lock(impl.event_mutex);
+    impl.event_stopping = true;
+  }
+  impl.event_cv.notify_all();
   if (impl.event_thread.joinable()) impl.event_thread.join();
 }
 

@@ -180,9 +180,10 @@ int run(const ServerConfig& config) {
   int received = 0;
   sigwait(&set, &received);
   std::cout << "hearth-server: signal " << received << ", stopping" << std::endl;
-  gateway.stop();
   server.stop();
+  gateway.stop_serving();
   manager.stop();
+  gateway.stop();  // after the manager, so its last changes (sessions marked dead) are stored
   return 0;
 }
 

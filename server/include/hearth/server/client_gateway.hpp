@@ -44,7 +44,12 @@ class ClientGateway {
   Result<void> start();
   // tcp://HOST:PORT with the bound port. Valid after start().
   std::string endpoint() const;
-  // Stops and joins every thread; changes reported later are ignored. Idempotent.
+  // Stops taking messages and calls (joins the I/O and call threads); events are still stored
+  // until stop(). Idempotent.
+  void stop_serving();
+  // stop_serving(), then stores what changed until now and joins the event thread; changes
+  // reported later are ignored. Idempotent. To keep the events of a shutdown (sessions marked
+  // dead), call stop_serving() before sessions.stop() and stop() after it.
   void stop();
 
  private:
