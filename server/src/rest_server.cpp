@@ -5,12 +5,13 @@
 #include <pistache/router.h>
 
 #include <charconv>
+#include <memory>
 #include <iostream>
 
 #include "hearth/server/livy_json.hpp"
 #include "hearth/server/multipart.hpp"
 #include "hearth/server/api.hpp"
-#include "statement_waits.hpp"
+#include "hearth/server/statement_waits.hpp"
 
 namespace hearth::server {
 namespace {
@@ -71,12 +72,7 @@ struct RestServer::Impl {
       : sessions(s),
         options(std::move(o)),
         api(s, ApiOptions{options.version, options.local_dir_whitelist}),
-        waits([&s](int64_t id, int64_t sid) { return s.get_statement(id, sid); },
-              [](ResponseWriter& response, const Result<session::StatementRecord>& statement) {
-                if (!statement) return send(response, Api::error_response(statement.error()));
-                send_json(response, Code::Ok, render_statement(*statement));
-              },
-              kMaxParkedRequests) {}
+        waits([&s](int64_t id, int64_t sid) { return s.get_statement(id, sid); }, kMaxParkedRequests) {}
 
   session::SessionManager& sessions;
   RestOptions options;
@@ -142,7 +138,12 @@ struct RestServer::Impl {
     sessions.touch(id, session::SessionManager::Touch::kRequest);
     auto deadline = std::chrono::steady_clock::now() +
                     std::min(std::chrono::milliseconds(wait), kMaxStatementWait);
-    waits.park(id, sid, deadline, std::move(response));
+    // std::function needs a copyable callable; the writer is move-only.
+    auto writer = std::make_shared<ResponseWriter>(std::move(response));
+    waits.park(id, sid, deadline, [writer](const Result<session::StatementRecord>& statement) {
+      if (!statement) return send(*writer, Api::error_response(statement.error()));
+      send_json(*writer, Code::Ok, render_statement(*statement));
+    });
     return true;
   }
 

@@ -1,9 +1,9 @@
-#include "statement_waits.hpp"
+#include "hearth/server/statement_waits.hpp"
 
 namespace hearth::server {
 
-StatementWaits::StatementWaits(Fetch fetch, Answer answer, std::size_t max_parked)
-    : fetch_(std::move(fetch)), answer_(std::move(answer)), max_parked_(max_parked) {
+StatementWaits::StatementWaits(Fetch fetch, std::size_t max_parked)
+    : fetch_(std::move(fetch)), max_parked_(max_parked) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -25,11 +25,11 @@ bool StatementWaits::done(const session::StatementRecord& statement) {
 
 void StatementWaits::park(int64_t session_id, int64_t statement_id,
                           std::chrono::steady_clock::time_point deadline,
-                          Pistache::Http::ResponseWriter response) {
+                          Reply reply) {
   {
     std::lock_guard lock(mutex_);
     if (!stopping_ && parked_.size() < max_parked_) {
-      parked_.push_back({session_id, statement_id, deadline, std::move(response)});
+      parked_.push_back({session_id, statement_id, deadline, std::move(reply)});
       // Checked once more by the thread: the statement may have finished between the handler's
       // read and this park, and that notification would otherwise be missed.
       changed_.insert({session_id, statement_id});
@@ -37,13 +37,13 @@ void StatementWaits::park(int64_t session_id, int64_t statement_id,
       return;
     }
   }
-  answer_(response, fetch_(session_id, statement_id));
+  reply(fetch_(session_id, statement_id));
 }
 
 void StatementWaits::notify(int64_t session_id, int64_t statement_id) {
   {
     std::lock_guard lock(mutex_);
-    if (parked_.empty() || stopping_) return;
+    if ((parked_.empty() && checking_ == 0) || stopping_) return;
     changed_.insert({session_id, statement_id});
   }
   wake_.notify_all();
@@ -70,6 +70,7 @@ void StatementWaits::run() {
       }
     }
     const bool stopping = stopping_;
+    checking_ = due.size();
     lock.unlock();
     std::vector<Parked> still_waiting;
     for (auto& p : due) {
@@ -77,10 +78,11 @@ void StatementWaits::run() {
       if (!stopping && p.deadline > now && statement && !done(*statement)) {
         still_waiting.push_back(std::move(p));
       } else {
-        answer_(p.response, statement);
+        p.reply(statement);
       }
     }
     lock.lock();
+    checking_ = 0;
     for (auto& p : still_waiting) parked_.push_back(std::move(p));
     if (stopping && parked_.empty()) return;
   }
