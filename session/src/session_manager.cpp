@@ -1062,14 +1062,25 @@ Result<void> SessionManager::add_artifact(int64_t session_id, std::string kind, 
 
 // Keeps the last `retained_statements` statements, as Livy's driver does; only finished ones
 // are dropped, so nothing waiting or running ever disappears.
+// Runs on every submit: below the limit it costs one round trip, at the limit it reads only
+// the oldest statements (usually one).
 void SessionManager::evict_old_statements(int64_t session_id) {
-  auto statements = store_.list_statements(session_id);
-  if (!statements || statements->size() <= settings_.retained_statements) return;
-  std::size_t excess = statements->size() - settings_.retained_statements;
-  for (const auto& statement : *statements) {
-    if (excess == 0) break;
-    if (!is_terminal(statement.state)) continue;
-    if (store_.delete_statement(session_id, statement.id)) --excess;
+  auto count = store_.count_statements(session_id);
+  if (!count || *count <= static_cast<int64_t>(settings_.retained_statements)) return;
+  int64_t excess = *count - static_cast<int64_t>(settings_.retained_statements);
+  int64_t kept = 0;  // unfinished ones among the oldest: they stay, and stay in front
+  while (excess > 0) {
+    auto oldest = store_.list_statements(session_id, kept, kept + excess - 1);
+    if (!oldest || oldest->empty()) return;
+    for (const auto& statement : *oldest) {
+      if (!is_terminal(statement.state)) {
+        ++kept;
+      } else if (store_.delete_statement(session_id, statement.id)) {
+        --excess;
+      } else {
+        return;  // the store failed: try again at the next submit
+      }
+    }
   }
 }
 

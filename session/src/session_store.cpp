@@ -193,8 +193,17 @@ Result<std::optional<StatementRecord>> SessionStore::get_statement(int64_t sessi
 }
 
 Result<std::vector<StatementRecord>> SessionStore::list_statements(int64_t session_id) {
+  return list_statements(session_id, 0, -1);
+}
+
+Result<int64_t> SessionStore::count_statements(int64_t session_id) {
+  return kv_.zcard(statements_index_key(session_id));
+}
+
+Result<std::vector<StatementRecord>> SessionStore::list_statements(int64_t session_id, int64_t first,
+                                                                   int64_t last) {
   const std::string index_key = statements_index_key(session_id);
-  auto members = kv_.zrange(index_key, 0, -1);
+  auto members = kv_.zrange(index_key, first, last);
   if (!members) return members.error();
   std::vector<StatementRecord> statements;
   statements.reserve(members->size());

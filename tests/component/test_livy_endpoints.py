@@ -146,6 +146,22 @@ def test_only_the_last_retained_finished_statements_are_kept(redis_server):
         assert server.stop() == 0, server.output()
 
 
+def test_unfinished_statements_are_never_evicted(redis_server):
+    server = HearthServer(redis_server.url, "--retained-statements", "2")
+    try:
+        sid = server.post("/sessions", json={"kind": "pyspark", "conf": SLOW_START_CONF}).json()["id"]
+        server.post(f"/sessions/{sid}/statements", json={"code": "0"})  # stays waiting
+        for i in (1, 2):
+            server.post(f"/sessions/{sid}/statements", json={"code": str(i)})
+            server.post(f"/sessions/{sid}/statements/{i}/cancel", json={})
+        server.post(f"/sessions/{sid}/statements", json={"code": "3"})
+        listed = server.get(f"/sessions/{sid}/statements").json()
+        assert [(s["id"], s["state"]) for s in listed["statements"]] == [(0, "waiting"), (3, "waiting")]
+        assert server.delete(f"/sessions/{sid}").status_code == 200
+    finally:
+        assert server.stop() == 0, server.output()
+
+
 def test_long_poll_returns_when_the_statement_leaves_waiting(hearth, session):
     sid = session["id"]
     hearth.post(f"/sessions/{sid}/statements", json={"code": "1"})

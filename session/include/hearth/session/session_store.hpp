@@ -69,6 +69,10 @@ class SessionStore {
   Result<std::optional<StatementRecord>> get_statement(int64_t session_id, int64_t statement_id);
   // Ascending id; corrupt records are logged to stderr and skipped.
   Result<std::vector<StatementRecord>> list_statements(int64_t session_id);
+  // The same for the index ranks first..last (0 = the oldest; -1 = the newest), inclusive.
+  Result<std::vector<StatementRecord>> list_statements(int64_t session_id, int64_t first, int64_t last);
+  // How many statements the session's index holds (one round trip).
+  Result<int64_t> count_statements(int64_t session_id);
 
   // Per session, from 0.
   Result<int64_t> next_job_id(int64_t session_id);
