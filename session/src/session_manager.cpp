@@ -767,7 +767,11 @@ Result<void> SessionManager::end_session(int64_t session_id, bool remove) {
       // Spark cannot unregister what a session added to the SparkContext: a driver that lives on
       // keeps serving the session's uploaded jars and files to new executors and tasks of every
       // session, so they are deleted with the driver, not with the session.
-      if (auto* driver = find_driver(it->second->driver_id); driver && !driver->exited) {
+      // Only a session that uploaded something has a directory to keep (most have none, and
+      // a long-lived driver would otherwise collect an entry per session it ever served).
+      std::error_code no_dir;
+      auto* driver = find_driver(it->second->driver_id);
+      if (driver && !driver->exited && std::filesystem::exists(artifacts_dir, no_dir)) {
         driver->leftover_artifacts.push_back(artifacts_dir);
         keep_artifacts = true;
       }
@@ -860,6 +864,7 @@ Result<StatementRecord> SessionManager::cancel_statement(int64_t session_id, int
     }
     if (is_terminal(statement.state)) {
       live->outstanding.erase(statement_id);
+      live->dispatched.erase(statement_id);
       settle_idle_or_busy(*live);
     }
   }
@@ -934,7 +939,10 @@ Result<JobRecord> SessionManager::cancel_job(int64_t session_id, int64_t job_id)
   if (auto put = save_job(job); !put) return put.error();
   if (live) {
     if (handed_over) (void)channel_->send(live->driver_id, protocol::CancelJob{session_id, job_id});
-    if (is_terminal(job.state)) live->jobs_outstanding.erase(job_id);
+    if (is_terminal(job.state)) {
+      live->jobs_outstanding.erase(job_id);
+      live->jobs_dispatched.erase(job_id);
+    }
   }
   return std::move(job);
 }
@@ -992,7 +1000,10 @@ void SessionManager::handle_job_update(LiveSession& live, const protocol::JobUpd
     std::cerr << "[hearth] cannot store job update: " << put.error().message << "\n";
     return;
   }
-  if (is_terminal(job.state)) live.jobs_outstanding.erase(job.id);
+  if (is_terminal(job.state)) {
+    live.jobs_outstanding.erase(job.id);
+    live.jobs_dispatched.erase(job.id);
+  }
 }
 
 Result<std::vector<std::string>> SessionManager::complete(int64_t session_id, std::string kind,
@@ -1181,6 +1192,7 @@ void SessionManager::fail_outstanding(LiveSession& live, const std::string& why,
     (void)save_statement(s);
   }
   live.outstanding.clear();
+  live.dispatched.clear();
   for (int64_t job_id : live.jobs_outstanding) {
     auto job = store_.get_job(live.session_id, job_id);
     if (!job || !job->has_value()) continue;
@@ -1196,6 +1208,7 @@ void SessionManager::fail_outstanding(LiveSession& live, const std::string& why,
     (void)save_job(j);
   }
   live.jobs_outstanding.clear();
+  live.jobs_dispatched.clear();
 }
 
 void SessionManager::on_driver_message(const std::string& driver_id, protocol::Message message) {
@@ -1283,6 +1296,7 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
     }
     if (is_terminal(s.state)) {
       live->outstanding.erase(s.id);
+      live->dispatched.erase(s.id);
       settle_idle_or_busy(*live);
     }
     return;

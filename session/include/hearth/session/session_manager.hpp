@@ -191,6 +191,8 @@ class SessionManager : private DriverChannel::Listener {
     // with add_artifact once the driver opened it; `pending_artifacts` answers still due.
     std::vector<std::pair<std::string, std::string>> artifacts;  // (kind, uri)
     std::size_t pending_artifacts = 0;
+    // Both dispatched sets hold only outstanding ids (erased when those end): bounded by the
+    // unfinished work, not by the session's age.
     std::set<int64_t> dispatched;       // statement ids sent to the driver
     std::set<int64_t> outstanding;      // statement ids not yet available/cancelled
     std::set<int64_t> jobs_dispatched;  // job ids sent to the driver
