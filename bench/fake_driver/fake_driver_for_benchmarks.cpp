@@ -32,7 +32,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -41,10 +40,13 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <zmq.hpp>
 
 #include "hearth/protocol/codec.hpp"
 #include "hearth/protocol/messages.hpp"
+#include "hearth/session/duration.hpp"
 
 namespace {
 
@@ -66,21 +68,6 @@ struct Arguments {
   milliseconds idle_timeout{10 * 60 * 1000};
 };
 
-// "500ms", "90s", "10m", "1h", "2d" or a bare number of milliseconds; nullopt when malformed.
-std::optional<milliseconds> parse_duration(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 12) return std::nullopt;
-  const int64_t value = std::stoll(std::string(text.substr(0, digits)));
-  const std::string_view unit = text.substr(digits);
-  if (unit.empty() || unit == "ms") return milliseconds(value);
-  if (unit == "s") return milliseconds(value * 1000);
-  if (unit == "m") return milliseconds(value * 60'000);
-  if (unit == "h") return milliseconds(value * 3'600'000);
-  if (unit == "d") return milliseconds(value * 86'400'000);
-  return std::nullopt;
-}
-
 // spark-submit's own arguments come first; only the agent's (after the jar) are read.
 std::optional<Arguments> parse_arguments(int argc, char** argv) {
   Arguments args;
@@ -94,7 +81,7 @@ std::optional<Arguments> parse_arguments(int argc, char** argv) {
     } else if (flag == "--secret-file") {
       args.secret_file = value;
     } else if (flag == "--idle-timeout") {
-      auto d = parse_duration(value);
+      auto d = hearth::session::parse_duration(value);
       if (!d) return std::nullopt;
       args.idle_timeout = *d;
     }
@@ -115,25 +102,10 @@ std::optional<std::string> take_secret(const std::string& path) {
 }
 
 std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-          out += escaped;
-        } else {
-          out += c;  // the codec checked that the code is valid UTF-8
-        }
-    }
-  }
-  return out + "\"";
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  return buffer.GetString();
 }
 
 int64_t epoch_ms() {

@@ -24,6 +24,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -49,7 +51,10 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "hearth/clients/client.hpp"
+#include "hearth/session/duration.hpp"
 
 namespace {
 
@@ -76,17 +81,6 @@ struct Options {
   std::exit(2);
 }
 
-milliseconds parse_duration(std::string_view text) {
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc()) usage_error("bad duration '" + std::string(text) + "'");
-  std::string_view unit(end, text.data() + text.size() - end);
-  if (unit.empty() || unit == "ms") return milliseconds(value);
-  if (unit == "s") return milliseconds(value * 1000);
-  if (unit == "m") return milliseconds(value * 60'000);
-  usage_error("bad duration '" + std::string(text) + "'");
-}
-
 int parse_int(const std::string& text) {
   int value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -96,53 +90,43 @@ int parse_int(const std::string& text) {
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view flag = argv[i];
-    if (i + 1 >= argc) usage_error(std::string(flag) + " needs a value");
-    std::string value = argv[++i];
-    if (flag == "--op") {
-      o.op = value;
-    } else if (flag == "--rest") {
-      o.rest = value;
-    } else if (flag == "--client-channel") {
-      o.client_channel = value;
-    } else if (flag == "--concurrency") {
-      o.concurrency = parse_int(value);
-    } else if (flag == "--warmup") {
-      o.warmup = parse_duration(value);
-    } else if (flag == "--duration") {
-      o.duration = parse_duration(value);
-    } else if (flag == "--sessions") {
-      std::stringstream in(value);
-      for (std::string id; std::getline(in, id, ',');) o.sessions.push_back(parse_int(id));
-    } else if (flag == "--code") {
-      o.code = value;
-    } else if (flag == "--clients") {
-      o.clients = parse_int(value);
-    } else {
-      usage_error("unknown flag " + std::string(flag));
-    }
+  std::string warmup = "1s";
+  std::string duration = "5s";
+  CLI::App app{"hearth-load-generator-for-benchmarks: closed-loop load for bench/capacity.py"};
+  app.add_option("--op", o.op, "version | get-session | statement")
+      ->required()
+      ->check(CLI::IsMember({"version", "get-session", "statement"}));
+  auto* rest = app.add_option("--rest", o.rest, "HOST:PORT of the REST API");
+  auto* channel = app.add_option("--client-channel", o.client_channel, "HOST:PORT of the client channel");
+  rest->excludes(channel);
+  app.add_option("--concurrency", o.concurrency, "workers")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", warmup, "e.g. 1s");
+  app.add_option("--duration", duration, "e.g. 5s");
+  app.add_option("--sessions", o.sessions, "session ids, comma-separated")->delimiter(',');
+  app.add_option("--code", o.code, "statement code");
+  app.add_option("--clients", o.clients, "client-channel Client objects")->check(CLI::PositiveNumber);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
-  if (o.op != "version" && o.op != "get-session" && o.op != "statement") usage_error("bad --op");
+  auto duration_of = [](const std::string& text) {
+    auto parsed = hearth::session::parse_duration(text);
+    if (!parsed) usage_error(parsed.error().message);
+    return *parsed;
+  };
+  o.warmup = duration_of(warmup);
+  o.duration = duration_of(duration);
   if (o.rest.empty() == o.client_channel.empty()) usage_error("give one of --rest, --client-channel");
   if (o.op != "version" && o.sessions.empty()) usage_error("--op " + o.op + " needs --sessions");
-  if (o.concurrency < 1 || o.clients < 1) usage_error("--concurrency and --clients must be >= 1");
   return o;
 }
 
 std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += ' ';  // the benchmark's code is one line
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  return buffer.GetString();
 }
 
 // One keep-alive HTTP/1.1 connection, blocking. Throws std::runtime_error on transport errors
