@@ -49,6 +49,18 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(Options options) {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
+  // Nothing else of the server reaches the child, whether or not it was opened close-on-exec:
+  // Pistache opens its listening and connection sockets without it, and a driver JVM holding
+  // the REST socket kept the port after a `kill -9` of the server, so the restarted server
+  // could not listen on it. Closing in the child covers descriptors opened by any library and
+  // by other threads while this one spawns.
+  if (int rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3); rc != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return make_error("spawn_failed", std::string("posix_spawn_file_actions_addclosefrom_np: ") +
+                                          std::strerror(rc));
+  }
 
   // The server blocks its shutdown signals in every thread; the child must start with a clean
   // mask and default handlers, in a process group of its own so it can be signalled as a whole.

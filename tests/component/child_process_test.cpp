@@ -2,11 +2,21 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "hearth/session/child_process.hpp"
 
@@ -54,6 +64,79 @@ TEST(ChildProcessTest, AChildThatExitsByItselfKeepsItsStatusAndLastLines) {
   ASSERT_TRUE((*child)->wait_status().has_value());
   EXPECT_EQ(WEXITSTATUS(*(*child)->wait_status()), 3);
   EXPECT_EQ((*child)->log_lines(), (std::vector<std::string>{"one", "two"}));
+}
+
+// A listening socket on 127.0.0.1, port 0, opened WITHOUT close-on-exec (as Pistache opens the
+// REST socket). Returns the descriptor; the port is stored in `port`.
+int listen_inheritably(uint16_t& port, bool reuse_address = false) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  if (reuse_address) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  socklen_t length = sizeof address;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 || ::listen(fd, 16) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  port = ntohs(address.sin_port);
+  return fd;
+}
+
+// After `kill -9` of the server, drivers that had inherited its REST listening socket kept the
+// port, and the restarted server could not listen on it. A child gets stdin, stdout and stderr
+// and nothing else, however the parent opened its descriptors.
+TEST(ChildProcessTest, AChildInheritsNothingButStdinStdoutAndStderr) {
+  uint16_t port = 0;
+  const int listener = listen_inheritably(port);
+  ASSERT_GE(listener, 0) << std::strerror(errno);
+  char file_name[] = "/tmp/hearth-child-fd-test-XXXXXX";
+  const int file = ::mkstemp(file_name);  // no O_CLOEXEC
+  ASSERT_GE(file, 0) << std::strerror(errno);
+  ::unlink(file_name);
+
+  ChildProcess::Options options;
+  // The shell stays the listed process while ls (forked) lists its descriptors, so nothing the
+  // loader or ls itself opens is counted; then it waits in sleep, keeping what it inherited.
+  options.argv = {"/bin/sh", "-c", "ls -l /proc/$$/fd; echo listed; exec sleep 600"};
+  auto child = ChildProcess::start(options);
+  ASSERT_TRUE(child) << child.error().message;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  std::vector<std::string> lines;
+  for (;;) {
+    lines = (*child)->log_lines();
+    if (!lines.empty() && lines.back() == "listed") break;
+    ASSERT_TRUE((*child)->running()) << "the child exited before listing its descriptors";
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the child did not list its descriptors";
+    (*child)->wait_for_exit(20ms);  // a bounded poll step
+  }
+  // `ls -l` lines end in "NAME -> TARGET".
+  std::vector<std::string> descriptors;
+  std::string listing;
+  for (const auto& line : lines) {
+    listing += line + "\n";
+    auto arrow = line.find(" -> ");
+    if (arrow == std::string::npos) continue;
+    auto space = line.rfind(' ', arrow - 1);
+    descriptors.push_back(line.substr(space + 1, arrow - space - 1));
+  }
+  EXPECT_EQ(descriptors, (std::vector<std::string>{"0", "1", "2"})) << listing;
+
+  // What a restarted server sees: once the parent has closed its socket, the port is free again
+  // although the child still runs.
+  ::close(listener);
+  ::close(file);
+  uint16_t same_port = port;
+  const int again = listen_inheritably(same_port, /*reuse_address=*/true);
+  EXPECT_GE(again, 0) << "port " << port << " is still held by the child: " << std::strerror(errno);
+  if (again >= 0) ::close(again);
+  EXPECT_TRUE((*child)->running());
+  (*child)->kill();
+  EXPECT_TRUE((*child)->wait_for_exit(30s));
 }
 
 }  // namespace

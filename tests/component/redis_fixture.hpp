@@ -87,6 +87,9 @@ class RedisServerProcess {
         dup2(log, STDOUT_FILENO);
         dup2(log, STDERR_FILENO);
       }
+      // As ChildProcess does for the server: redis-server must not keep sockets or files of
+      // the test binary (a listening socket of a test would stay busy while redis runs).
+      closefrom(3);
       execv(argv[0], argv.data());
       _exit(127);
     }

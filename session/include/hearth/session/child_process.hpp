@@ -20,7 +20,8 @@ namespace hearth::session {
 // becomes, the embedded redis-server). Its stdout and stderr are merged and the last
 // `max_log_lines` lines kept. One thread per child reads the output and reaps the child; when the
 // child exits, the whole process group is killed so nothing it started outlives it, and the
-// exit callback runs on that thread.
+// exit callback runs on that thread. The child inherits no descriptor of the parent but its
+// stdin (/dev/null), stdout and stderr (the output pipe), however the parent opened the others.
 //
 // Lifecycle hazard: the destructor kills the group and joins the supervising thread, so a
 // ChildProcess must never be destroyed from inside its own exit callback.
