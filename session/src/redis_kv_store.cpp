@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <signal.h>
@@ -238,6 +239,9 @@ class RedisKeyValueStore final : public KeyValueStore {
       return make_error("store_unavailable", description_ + ": cannot allocate a connection");
     }
     if (context->err != 0) return unavailable(context.get());
+    // hiredis 0.14 opens its socket without close-on-exec; children are spawned closing all
+    // but stdio anyway (ChildProcess), this keeps any other exec from inheriting it.
+    ::fcntl(context->fd, F_SETFD, FD_CLOEXEC);
     if (redisSetTimeout(context.get(), kCommandTimeout) != REDIS_OK) {
       return unavailable(context.get());
     }

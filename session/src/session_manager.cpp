@@ -10,6 +10,7 @@
 #include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/uuid_io.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -1038,10 +1039,17 @@ Result<std::string> SessionManager::store_upload(int64_t session_id, std::string
   std::filesystem::create_directories(dir, ec);
   if (ec) return make_error("artifact_failed", "cannot create " + dir.string() + ": " + ec.message());
   auto path = dir / name;
-  std::ofstream out(path, std::ios::binary);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  out.close();
-  if (!out) return make_error("artifact_failed", "cannot write " + path.string());
+  // Close-on-exec (an ofstream cannot be): a large upload is still open while drivers start.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) return make_error("artifact_failed", "cannot write " + path.string());
+  bool ok = true;
+  for (std::size_t written = 0; ok && written < data.size();) {
+    ssize_t n = ::write(fd, data.data() + written, data.size() - written);
+    if (n > 0) written += static_cast<std::size_t>(n);
+    ok = n > 0 || (n < 0 && errno == EINTR);
+  }
+  ok = ::close(fd) == 0 && ok;
+  if (!ok) return make_error("artifact_failed", "cannot write " + path.string());
   return "file://" + path.string();
 }
 
