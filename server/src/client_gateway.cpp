@@ -22,6 +22,7 @@
 
 #include "hearth/protocol/client_codec.hpp"
 #include "hearth/server/livy_json.hpp"
+#include "hearth/session/port_holder.hpp"
 
 namespace hearth::server {
 namespace {
@@ -717,8 +718,8 @@ Result<void> ClientGateway::start() {
                  (impl.options.port == 0 ? std::string("*") : std::to_string(impl.options.port)));
     impl.bound_endpoint = socket->get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
-    return make_error("bind_failed", "the client channel cannot listen on " + impl.options.host + ":" +
-                                         std::to_string(impl.options.port) + ": " + e.what());
+    return make_error("bind_failed", session::cannot_listen_message(impl.options.host, impl.options.port,
+                                                                    "the client channel", e.what()));
   }
   impl.serving = true;
   impl.event_thread = std::thread([&impl] { impl.event_loop(); });

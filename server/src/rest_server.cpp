@@ -12,6 +12,7 @@
 #include "hearth/server/multipart.hpp"
 #include "hearth/server/api.hpp"
 #include "hearth/server/statement_waits.hpp"
+#include "hearth/session/port_holder.hpp"
 
 namespace hearth::server {
 namespace {
@@ -211,8 +212,8 @@ Result<void> RestServer::start() {
     impl_->endpoint->serveThreaded();
     impl_->running = true;
   } catch (const std::exception& e) {
-    return make_error("bind_failed", "REST cannot listen on " + impl_->options.host + ":" +
-                                         std::to_string(impl_->options.port) + ": " + e.what());
+    return make_error("bind_failed", session::cannot_listen_message(impl_->options.host, impl_->options.port,
+                                                                    "REST", e.what()));
   }
   return Ok{};
 }

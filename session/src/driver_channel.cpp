@@ -9,6 +9,7 @@
 #include <zmq.hpp>
 
 #include "hearth/protocol/codec.hpp"
+#include "hearth/session/port_holder.hpp"
 
 namespace hearth::session {
 namespace {
@@ -214,8 +215,12 @@ Result<void> DriverChannel::start() {
     impl_->wake_push.set(zmq::sockopt::linger, 0);
     impl_->wake_push.connect(impl_->wake_endpoint);
   } catch (const zmq::error_t& e) {
-    return make_error("bind_failed", "driver channel cannot bind " +
-                                         impl_->options.bind_endpoint + ": " + e.what());
+    if (auto address = parse_tcp_endpoint(impl_->options.bind_endpoint)) {
+      return make_error("bind_failed", cannot_listen_message(address->host, address->port,
+                                                             "the driver channel", e.what()));
+    }
+    return make_error("bind_failed", "cannot listen on " + impl_->options.bind_endpoint +
+                                         " for the driver channel: " + e.what());
   }
   impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
   return Ok{};
