@@ -67,24 +67,55 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def require_server_binary():
+    if not HEARTH_SERVER:
+        raise AssertionError("HEARTH_SERVER is not set (run the tests through ctest)")
+
+
+def server_command(redis_url, data_dir, shared_dir, *extra_args):
+    """The hearth-server command line of the tests: free ports, the given dirs, then extra_args
+    (a later flag overrides an earlier one)."""
+    require_server_binary()
+    args = [HEARTH_SERVER, "--port", "0", "--client-port", "0", "--data-dir", data_dir,
+            "--driver-idle-timeout", "3m", "--driver-stop-timeout", "20s",
+            # A smaller body limit than the default (100 MiB), so tests can cross it cheaply.
+            "--max-request-mib", "16", "--local-dir-whitelist", shared_dir]
+    if redis_url:
+        args += ["--redis", redis_url]
+    if HEARTH_AGENT_JAR:
+        args += ["--agent-jar", HEARTH_AGENT_JAR]
+    return args + list(extra_args)
+
+
+def run_server_until_exit(redis_url, *extra_args, timeout=30):
+    """Runs hearth-server as HearthServer would, for a server that is expected to end by itself
+    (a start-up error). Returns (exit code, stdout and stderr merged); fails if it still runs
+    after `timeout` s (it is killed then)."""
+    require_server_binary()
+    data_dir = tempfile.mkdtemp(prefix="hearth-test-data-")
+    shared_dir = tempfile.mkdtemp(prefix="hearth-test-shared-")
+    try:
+        done = subprocess.run(server_command(redis_url, data_dir, shared_dir, *extra_args),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=timeout)
+        return done.returncode, done.stdout
+    except subprocess.TimeoutExpired as e:
+        output = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        raise AssertionError(f"hearth-server still ran after {timeout}s:\n{output}") from None
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(shared_dir, ignore_errors=True)
+
+
 class HearthServer:
     """A hearth-server process on a free port, with its output collected for diagnostics."""
 
     def __init__(self, redis_url, *extra_args):
-        if not HEARTH_SERVER:
-            raise AssertionError("HEARTH_SERVER is not set (run the tests through ctest)")
+        require_server_binary()
         self.data_dir = tempfile.mkdtemp(prefix="hearth-test-data-")
         # Files tests hand to add-jar/add-pyfile/add-file by file: URI must live here.
         self.shared_dir = tempfile.mkdtemp(prefix="hearth-test-shared-")
-        args = [HEARTH_SERVER, "--port", "0", "--client-port", "0", "--data-dir", self.data_dir,
-                "--driver-idle-timeout", "3m", "--driver-stop-timeout", "20s",
-                # A smaller body limit than the default (100 MiB), so tests can cross it cheaply.
-                "--max-request-mib", "16", "--local-dir-whitelist", self.shared_dir]
-        if redis_url:
-            args += ["--redis", redis_url]
-        if HEARTH_AGENT_JAR:
-            args += ["--agent-jar", HEARTH_AGENT_JAR]
-        args += list(extra_args)
+        args = server_command(redis_url, self.data_dir, self.shared_dir, *extra_args)
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = []
         self._port = None
