@@ -19,7 +19,7 @@ readonly MAVEN_ARTIFACTS=(org.zeromq:jeromq:0.6.0 eu.neilalexander:jnacl:1.0.0)
 readonly APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libpistache-dev rapidjson-dev cppzmq-dev libzmq3-dev libhiredis-dev libboost-dev libgtest-dev
-  libcli11-dev
+  libcli11-dev libssl-dev
   redis-server openjdk-17-jdk-headless maven python3 python3-venv procps
 )
 

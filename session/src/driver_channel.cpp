@@ -14,25 +14,17 @@
 namespace hearth::session {
 namespace {
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-  }
-  return diff == 0;
-}
-
 std::atomic<int> next_channel_number{0};
 
 }  // namespace
 
 struct DriverChannel::Impl {
-  Impl(Options o, SecretLookup s, Listener& l)
+  Impl(Options o, SecretVerifier s, Listener& l)
       : options(std::move(o)), secrets(std::move(s)), listener(l),
         wake_endpoint("inproc://hearth-driver-channel-" + std::to_string(next_channel_number++)) {}
 
   Options options;
-  SecretLookup secrets;
+  SecretVerifier secrets;
   Listener& listener;
   const std::string wake_endpoint;
 
@@ -80,8 +72,7 @@ struct DriverChannel::Impl {
                                             std::to_string(protocol::kVersion) + ")"});
       return;
     }
-    auto secret = secrets(hello.driver_id);
-    if (!secret || !constant_time_equal(*secret, hello.secret)) {
+    if (!secrets(hello.driver_id, hello.secret)) {
       std::cerr << "[hearth] driver channel: rejected hello for driver '" << hello.driver_id
                 << "' (unknown driver or wrong secret)\n";
       send_raw(routing_id, protocol::Reject{"unknown driver or wrong secret"});
@@ -196,7 +187,7 @@ struct DriverChannel::Impl {
   }
 };
 
-DriverChannel::DriverChannel(Options options, SecretLookup secrets, Listener& listener)
+DriverChannel::DriverChannel(Options options, SecretVerifier secrets, Listener& listener)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(secrets), listener)) {}
 
 DriverChannel::~DriverChannel() { stop(); }

@@ -13,6 +13,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "hearth/session/driver_secret.hpp"
+
 namespace hearth::session::record_json {
 namespace {
 
@@ -223,6 +225,28 @@ std::optional<std::string> embedded_json(FieldReader& f, const char* key) {
 
 Error corrupt(std::string message) { return make_error("corrupt_record", std::move(message)); }
 
+bool is_sha256_hex(std::string_view text) {
+  if (text.size() != 64) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// A driver record's secret_sha256. The release before the schema key stored the secret itself
+// under "secret"; such a record reads as its digest (the clear value is not kept), and the
+// schema check's adoption of that Redis rewrites it without the secret.
+std::string read_secret_sha256(const rapidjson::Value& doc, FieldReader& f) {
+  if (!doc.HasMember("secret_sha256")) {
+    if (auto legacy = f.optional_string("secret")) return secret_digest(*legacy);
+  }
+  std::string digest = f.string("secret_sha256");
+  if (!digest.empty() && !is_sha256_hex(digest)) {
+    f.fail("secret_sha256", "must be 64 lowercase hex digits");
+  }
+  return digest;
+}
+
 // Parses `json` into `doc` and checks it is an object of the expected version.
 Result<void> parse_record(std::string_view json, rapidjson::Document& doc) {
   doc.Parse<kParseFlags>(json.data(), json.size());
@@ -304,7 +328,7 @@ std::string encode_driver(const DriverRecord& record) {
   w.StartObject();
   write_field(w, "version", int64_t{kRecordVersion});
   write_field(w, "id", record.id);
-  write_field(w, "secret", record.secret);
+  write_field(w, "secret_sha256", record.secret_sha256);
   write_field(w, "pid", record.pid);
   write_field(w, "created_ms", record.created_ms);
   write_field(w, "user", record.user);
@@ -430,7 +454,7 @@ Result<DriverRecord> decode_driver(std::string_view json) {
   FieldReader f(doc, "", &error);
   DriverRecord record;
   record.id = f.string("id");
-  record.secret = f.string("secret");
+  record.secret_sha256 = read_secret_sha256(doc, f);
   record.pid = f.int64("pid");
   record.created_ms = f.int64("created_ms");
   record.user = f.optional_string("user");

@@ -26,6 +26,10 @@ Result<std::string> encode_job(const JobRecord& record);
 // string → Error{"corrupt_record", <what is wrong>}. Missing optional fields read as nullopt and
 // unknown fields are ignored (so a later version-1 writer may add fields).
 //
+// A driver's secret_sha256 must be 64 lowercase hex digits (an empty one — a record that never
+// had a secret — reads as empty). A driver record of the release before the schema key, which
+// held the secret itself in "secret" and no "secret_sha256", reads as the secret's digest.
+//
 // output_json is returned in RapidJSON's compact form, which equals the stored text whenever it
 // was compact JSON written by RapidJSON (no insignificant whitespace, no \u escapes for
 // non-ASCII characters).

@@ -1,5 +1,6 @@
 #include "hearth/session/session_manager.hpp"
 
+#include "hearth/session/driver_secret.hpp"
 #include "hearth/session/duration.hpp"
 
 #include <fcntl.h>
@@ -140,10 +141,10 @@ void SessionManager::start() {
   options.heartbeat = settings_.heartbeat;
   channel_ = std::make_unique<DriverChannel>(
       options,
-      [this](const std::string& driver_id) -> std::optional<std::string> {
+      [this](const std::string& driver_id, std::string_view secret) {
         std::lock_guard lock(mutex_);
-        if (auto* driver = find_driver(driver_id)) return driver->record.secret;
-        return std::nullopt;
+        auto* driver = find_driver(driver_id);
+        return driver != nullptr && secret_matches(driver->record.secret_sha256, secret);
       },
       static_cast<DriverChannel::Listener&>(*this));
   if (auto started = channel_->start(); !started) throw std::runtime_error(started.error().message);
@@ -252,7 +253,9 @@ Result<SessionManager::LiveDriver*> SessionManager::launch_driver(
   auto driver = std::make_unique<LiveDriver>();
   DriverRecord& record = driver->record;
   record.id = new_driver_id();
-  record.secret = random_secret();
+  // The secret itself goes only into the file; the record (stored in Redis) keeps its digest.
+  const std::string secret = random_secret();
+  record.secret_sha256 = secret_digest(secret);
   record.created_ms = record.last_used_ms = now_ms();
   record.user = user;
   record.share_level = share_level;
@@ -261,7 +264,7 @@ Result<SessionManager::LiveDriver*> SessionManager::launch_driver(
   record.state = DriverState::kStarting;
   driver->secret_file = settings_.data_dir / "secrets" / record.id;
   if (auto put = store_.put_driver(record); !put) return put.error();
-  if (auto written = write_secret_file(driver->secret_file, record.secret); !written) {
+  if (auto written = write_secret_file(driver->secret_file, secret); !written) {
     (void)store_.delete_driver(record.id);
     return written.error();
   }

@@ -29,6 +29,7 @@
 
 #include <gtest/gtest.h>
 
+#include "hearth/session/driver_secret.hpp"
 #include "hearth/session/kv_store.hpp"
 #include "hearth/session/records.hpp"
 #include "hearth/session/session_store.hpp"
@@ -85,11 +86,12 @@ inline hearth::session::StatementRecord full_statement(int64_t session_id, int64
   return s;
 }
 
-inline hearth::session::DriverRecord driver_record(std::string id, std::string secret, int64_t pid,
-                                                  int64_t created_ms) {
+// A driver whose secret is `secret` (the record keeps only its digest).
+inline hearth::session::DriverRecord driver_record(std::string id, std::string_view secret,
+                                                  int64_t pid, int64_t created_ms) {
   hearth::session::DriverRecord r;
   r.id = std::move(id);
-  r.secret = std::move(secret);
+  r.secret_sha256 = hearth::session::secret_digest(secret);
   r.pid = pid;
   r.created_ms = created_ms;
   return r;
@@ -115,6 +117,13 @@ class SessionStoreFixture : public ::testing::Test {
 
   // A raw key of store_: key("session:3") == prefix_ + "session:3".
   std::string key(std::string_view rest) const { return prefix_ + std::string(rest); }
+
+  // The raw value of a key, "" when it does not exist (and a test failure if it cannot be read).
+  std::string raw(const std::string& full_key) {
+    auto value = kv_->get(full_key);
+    EXPECT_TRUE(value.ok()) << full_key << ": " << value.error().message;
+    return value.ok() ? value->value_or("") : "";
+  }
 
   std::unique_ptr<hearth::session::KeyValueStore> kv_;
   std::unique_ptr<hearth::session::SessionStore> store_;
@@ -432,7 +441,8 @@ TYPED_TEST_P(SessionStoreScenarios, DeleteSessionRemovesRecordIndexStatementsAnd
 
 TYPED_TEST_P(SessionStoreScenarios, DriverPutGetDelete) {
   auto& store = *this->store_;
-  // Secrets are arbitrary bytes: control characters, invalid UTF-8, embedded NUL.
+  // Secrets are arbitrary bytes (control characters, invalid UTF-8, embedded NUL): their digests
+  // still round-trip.
   const hearth::session::DriverRecord driver = driver_record("drv-1", "s3cr3t\x01\xff", 4242, 1716200000000);
   const hearth::session::DriverRecord other =
       driver_record("drv-9", std::string("se\0cret", 7), 31337, 1716200000000);
@@ -601,6 +611,37 @@ TYPED_TEST_P(SessionStoreScenarios, EventsAreNumberedReplayedTrimmedAndGoWithThe
   EXPECT_EQ(store.events_since(7, 0)->events.size(), 1u);
 }
 
+// What a reader of Redis finds in a driver record: the digest, never the secret; what the
+// server does with it: accept the right secret and nothing else.
+TYPED_TEST_P(SessionStoreScenarios, DriverRecordKeepsTheSecretsDigestNotTheSecret) {
+  auto& store = *this->store_;
+  const std::string secret = "5f0c1e0d9a8b7c6d5e4f30211203f4e5d6c7b8a9f0e1d2c3b4a5968778695a4b";
+  ASSERT_TRUE(store.put_driver(driver_record("drv-s", secret, 1, 2)).ok());
+  const std::string raw = this->raw(this->key("driver:drv-s"));
+  EXPECT_EQ(raw.find(secret), std::string::npos) << raw;
+  EXPECT_EQ(raw.find(R"("secret":)"), std::string::npos) << raw;
+  EXPECT_NE(raw.find(R"("secret_sha256":")" + hearth::session::secret_digest(secret) + "\""),
+            std::string::npos)
+      << raw;
+  auto got = store.get_driver("drv-s");
+  ASSERT_TRUE(got.ok() && got->has_value()) << (got.ok() ? "missing" : got.error().message);
+  EXPECT_TRUE(hearth::session::secret_matches((*got)->secret_sha256, secret));
+  EXPECT_FALSE(hearth::session::secret_matches((*got)->secret_sha256, secret + "0"));
+  EXPECT_FALSE(hearth::session::secret_matches((*got)->secret_sha256, secret.substr(1)));
+  EXPECT_FALSE(hearth::session::secret_matches((*got)->secret_sha256, ""));
+  EXPECT_FALSE(hearth::session::secret_matches((*got)->secret_sha256, (*got)->secret_sha256));
+
+  // A digest that is no SHA-256 in hex makes the record corrupt rather than unverifiable.
+  std::string bad = raw;
+  bad.replace(bad.find(R"("secret_sha256":")") + 17, 2, "ZZ");
+  ASSERT_TRUE(this->kv_->set(this->key("driver:drv-s"), bad).ok());
+  auto corrupt = store.get_driver("drv-s");
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_EQ(corrupt.error().code, "corrupt_record");
+  EXPECT_NE(corrupt.error().message.find("secret_sha256"), std::string::npos)
+      << corrupt.error().message;
+}
+
 REGISTER_TYPED_TEST_SUITE_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncrease,
                             SessionRoundTripsEveryField, DefaultSessionRoundTrips,
                             RecordIsVersionedJsonUnderDocumentedKey, MissingSessionIsNullopt,
@@ -615,6 +656,7 @@ REGISTER_TYPED_TEST_SUITE_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncre
                             JobsRoundTripListAndGoWithTheirSession,
                             DeleteSessionRemovesRecordIndexStatementsAndCounter,
                             DriverPutGetDelete, PrefixesKeepStoresApart,
-                            EventsAreNumberedReplayedTrimmedAndGoWithTheirSession);
+                            EventsAreNumberedReplayedTrimmedAndGoWithTheirSession,
+                            DriverRecordKeepsTheSecretsDigestNotTheSecret);
 
 }  // namespace hearth::test

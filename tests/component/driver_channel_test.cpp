@@ -8,6 +8,7 @@
 
 #include "hearth/protocol/codec.hpp"
 #include "hearth/session/driver_channel.hpp"
+#include "hearth/session/driver_secret.hpp"
 
 namespace hearth::session {
 namespace {
@@ -84,9 +85,9 @@ class DriverChannelTest : public testing::Test {
     options.heartbeat = 100ms;
     channel_ = std::make_unique<DriverChannel>(
         options,
-        [](const std::string& id) -> std::optional<std::string> {
-          if (id == "driver-a") return std::string("secret-a");
-          return std::nullopt;
+        // As the server does it: only the digest of driver-a's secret is known.
+        [digest = secret_digest("secret-a")](const std::string& id, std::string_view secret) {
+          return id == "driver-a" && secret_matches(digest, secret);
         },
         listener_);
     ASSERT_TRUE(channel_->start());

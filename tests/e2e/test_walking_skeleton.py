@@ -3,8 +3,10 @@
 One pyspark session (one real driver) is shared by the tests of this module; tests that need
 their own driver create it with scoped_session.
 """
+import hashlib
 import json
 import os
+import re
 import uuid
 
 import psutil
@@ -117,15 +119,23 @@ def test_the_driver_secret_reaches_neither_user_code_nor_spark_conf_nor_the_comm
         hearth, redis_server, pyspark_session):
     record = json.loads(redis_server.get(f"hearth:v1:session:{pyspark_session.id}"))
     driver = json.loads(redis_server.get(f"hearth:v1:driver:{record['driver_id']}"))
-    secret = driver["secret"]
-    assert len(secret) == 64
+    # Redis keeps only the secret's SHA-256, so whoever reads it cannot pose as the driver.
+    assert "secret" not in driver
+    digest = driver["secret_sha256"]
+    assert re.fullmatch("[0-9a-f]{64}", digest)
+
+    def holds_the_secret(text):
+        # The secret is 64 hex digits: try every such window of every run of hex digits.
+        return any(hashlib.sha256(run[i:i + 64].encode()).hexdigest() == digest
+                   for run in re.findall("[0-9a-f]{64,}", text) for i in range(len(run) - 63))
+
     seen_by_user_code = ok_text(pyspark_session.run(
         "import os\n"
         "' '.join([repr(dict(os.environ)), repr(sc.getConf().getAll()),"
         " repr(spark.conf.getAll if hasattr(spark.conf, 'getAll') else '')])"))
     assert "spark.app.id" in seen_by_user_code  # the probe did read the conf
-    assert secret not in seen_by_user_code
+    assert not holds_the_secret(seen_by_user_code)
     for process in driver_processes(pyspark_session.name):
-        assert secret not in command_line(process)
+        assert not holds_the_secret(command_line(process))
     # The agent deleted its one-time secret file.
     assert os.listdir(os.path.join(hearth.data_dir, "secrets")) == []

@@ -5,6 +5,7 @@
 #include "session_store_scenarios.hpp"
 #include <gtest/gtest.h>
 
+#include "hearth/session/driver_secret.hpp"
 #include "hearth/session/kv_store.hpp"
 #include "hearth/session/session_store.hpp"
 
@@ -27,6 +28,20 @@ TEST(SessionStoreTest, DefaultPrefixIsTheDocumentedV1Schema) {
   EXPECT_EQ(*kv->zrange("hearth:v1:session:3:statements", 0, -1),
             std::vector<std::string>{"0"});
   EXPECT_TRUE(kv->get("hearth:v1:driver:drv-3")->has_value());
+}
+
+TEST(DriverSecretTest, DigestIsSha256InLowercaseHex) {
+  // FIPS 180-2 test vectors.
+  EXPECT_EQ(secret_digest(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(secret_digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_TRUE(secret_matches(secret_digest("abc"), "abc"));
+  EXPECT_FALSE(secret_matches(secret_digest("abc"), "abd"));
+  EXPECT_FALSE(secret_matches(secret_digest("abc"), "ab"));
+  // The same digest in capitals, shortened or empty is not a digest this server wrote.
+  EXPECT_FALSE(secret_matches("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD", "abc"));
+  EXPECT_FALSE(secret_matches(secret_digest("abc").substr(0, 63), "abc"));
+  EXPECT_FALSE(secret_matches("", ""));
 }
 
 // The in-memory store must behave like Redis, or unit tests would pass against it and fail in

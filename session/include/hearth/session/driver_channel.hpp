@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "hearth/protocol/messages.hpp"
 #include "hearth/protocol/result.hpp"
@@ -23,9 +24,11 @@ class DriverChannel {
     // Called on the channel thread; must not block for long and must not call stop().
     virtual void on_driver_message(const std::string& driver_id, protocol::Message message) = 0;
   };
-  // Returns the secret of a driver id, or nullopt when the id is unknown. Called on the channel
-  // thread for every hello.
-  using SecretLookup = std::function<std::optional<std::string>(const std::string& driver_id)>;
+  // True when secret is the secret of a known driver with that id (false for an unknown id).
+  // The server keeps only digests of secrets, hence a verifier rather than a lookup: see
+  // driver_secret.hpp. Called on the channel thread for every hello; must not block for long.
+  using SecretVerifier =
+      std::function<bool(const std::string& driver_id, std::string_view secret)>;
 
   struct Options {
     std::string bind_endpoint = "tcp://127.0.0.1:0";
@@ -33,7 +36,7 @@ class DriverChannel {
     std::size_t max_queued_messages = 100000;
   };
 
-  DriverChannel(Options options, SecretLookup secrets, Listener& listener);
+  DriverChannel(Options options, SecretVerifier secrets, Listener& listener);
   ~DriverChannel();  // stops
   DriverChannel(const DriverChannel&) = delete;
   DriverChannel& operator=(const DriverChannel&) = delete;

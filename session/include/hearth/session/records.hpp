@@ -61,10 +61,13 @@ struct StatementRecord {
   bool operator==(const StatementRecord&) const = default;
 };
 
-// A launched driver: who it runs for, how it was launched, and the secret it authenticates
-// with. Which sessions it hosts is in each session's record (driver_id).
+// A launched driver: who it runs for, how it was launched, and how to check the secret it
+// authenticates with. Which sessions it hosts is in each session's record (driver_id).
 struct DriverRecord {
-  std::string id, secret;
+  std::string id;
+  // secret_digest() of the driver's secret (driver_secret.hpp), never the secret itself: the
+  // record lives in Redis, and the secret must not be recoverable from there.
+  std::string secret_sha256;
   int64_t pid = 0;
   int64_t created_ms = 0;
   std::optional<std::string> user;      // the effective user; nullopt = anonymous or pooled
