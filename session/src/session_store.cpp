@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cstdio>
-#include <iostream>
 #include <string>
 #include <utility>
 
@@ -15,7 +14,7 @@ namespace {
 // threads do not interleave mid-line.
 // error.message already names the key.
 void log_skipped(const Error& error) {
-  std::fprintf(stderr, "hearth: skipping unreadable record (%s): %s\n", error.code.c_str(),
+  std::fprintf(stderr, "[hearth] skipping unreadable record (%s): %s\n", error.code.c_str(),
                error.message.c_str());
 }
 
@@ -343,13 +342,13 @@ Result<EventLog> SessionStore::events_since(int64_t session_id, int64_t since) {
   if (*counter) {
     if (auto last = parse_id(**counter)) log.last_seq = *last;
   }
-  auto members = kv_.zrange(events_key(session_id), 0, -1);
+  const std::string key = events_key(session_id);
+  auto members = kv_.zrange(key, 0, -1);
   if (!members) return members.error();
   for (const auto& member : *members) {
     auto event = record_json::decode_event(member);
     if (!event) {
-      std::cerr << "[hearth] skipping an unreadable event of session " << session_id << ": "
-                << event.error().message << "\n";
+      log_skipped(make_error(event.error().code, key + ": an event: " + event.error().message));
       continue;
     }
     if (event->seq > since) log.events.push_back(std::move(*event));
