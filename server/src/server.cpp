@@ -101,6 +101,11 @@ int run(const ServerConfig& config) {
   auto kv = session::make_redis_kv_store(must(session::parse_redis_url(redis_url)));
   if (auto ping = kv->ping(); !ping) throw std::runtime_error(ping.error().message);
   session::SessionStore store(*kv);
+  // Before anything else reads or writes the store: records of a schema this server does not
+  // speak must stay untouched, and the operator learns why at once.
+  if (auto schema = store.check_schema("Redis " + redis_url); !schema) {
+    throw std::runtime_error(schema.error().message);
+  }
 
   session::SessionManagerSettings settings;
   settings.launch.spark_home = config.get("spark-home").empty() ? default_spark_home() : config.get("spark-home");

@@ -39,8 +39,8 @@ Result<int64_t> id_from_counter(Result<int64_t> counter) {
 
 }  // namespace
 
-SessionStore::SessionStore(KeyValueStore& kv, std::string prefix)
-    : kv_(kv), prefix_(std::move(prefix)) {}
+SessionStore::SessionStore(KeyValueStore& kv, std::string prefix, std::string schema_key)
+    : kv_(kv), prefix_(std::move(prefix)), schema_key_(std::move(schema_key)) {}
 
 std::string SessionStore::session_counter_key() const { return prefix_ + "counter:session"; }
 std::string SessionStore::sessions_index_key() const { return prefix_ + "sessions"; }
@@ -74,6 +74,80 @@ std::string SessionStore::job_key(int64_t session_id, int64_t job_id) const {
 std::string SessionStore::drivers_index_key() const { return prefix_ + "drivers"; }
 std::string SessionStore::driver_key(std::string_view driver_id) const {
   return prefix_ + "driver:" + std::string(driver_id);
+}
+std::string SessionStore::server_value_key(std::string_view name) const {
+  return prefix_ + "server:" + std::string(name);
+}
+
+// ---- schema ------------------------------------------------------------------------------
+
+Result<void> SessionStore::check_schema(std::string_view store_name) {
+  const std::string where(store_name);
+  const std::string current = std::to_string(kSchemaVersion);
+  auto stored = kv_.get(schema_key_);
+  if (!stored) return stored.error();
+  if (!*stored) {
+    auto found = holds_records();
+    if (!found) return found.error();
+    if (*found) {
+      // Written by the release before the schema key: its records are version 1 already, but
+      // its driver records hold secrets in the clear.
+      std::fprintf(stderr,
+                   "[hearth] %s has Hearth records but no %s: adopting them as schema version "
+                   "%s\n",
+                   where.c_str(), schema_key_.c_str(), current.c_str());
+      if (auto rewritten = rewrite_driver_records(); !rewritten) return rewritten;
+    }
+    return kv_.set(schema_key_, current);
+  }
+  const std::string& text = **stored;
+  int64_t version = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return make_error("schema_mismatch",
+                      where + " holds \"" + text + "\" under " + schema_key_ +
+                          ", which is no Hearth schema version; this hearth-server speaks " +
+                          current + ": point it at another Redis database");
+  }
+  if (version > kSchemaVersion) {
+    return make_error("schema_mismatch",
+                      where + " holds Hearth schema version " + std::to_string(version) + " (" +
+                          schema_key_ + "); this hearth-server speaks " + current +
+                          ": upgrade hearth-server or point it at another Redis database");
+  }
+  if (version < kOldestReadableSchema) {
+    return make_error("schema_mismatch",
+                      where + " holds Hearth schema version " + std::to_string(version) + " (" +
+                          schema_key_ + "), older than this hearth-server reads; it speaks " +
+                          current + ": run the hearth-server release that wrote it or point "
+                          "this one at another Redis database");
+  }
+  return Ok{};
+}
+
+Result<bool> SessionStore::holds_records() {
+  // Every server writes one of these before any other key of the prefix (a session id, or a
+  // driver of the warm pool), so checking them is enough and needs no SCAN of the database.
+  auto counter = kv_.get(session_counter_key());
+  if (!counter) return counter.error();
+  if (*counter) return true;
+  for (const std::string& index : {sessions_index_key(), drivers_index_key()}) {
+    auto size = kv_.zcard(index);
+    if (!size) return size.error();
+    if (*size > 0) return true;
+  }
+  return false;
+}
+
+Result<void> SessionStore::rewrite_driver_records() {
+  // get_driver reads an old record's clear secret as its digest; writing it back drops the
+  // secret.
+  auto drivers = list_drivers();
+  if (!drivers) return drivers.error();
+  for (const DriverRecord& record : *drivers) {
+    if (auto put = put_driver(record); !put) return put;
+  }
+  return Ok{};
 }
 
 // ---- sessions ----------------------------------------------------------------------------
@@ -318,6 +392,8 @@ Result<void> SessionStore::delete_driver(std::string_view driver_id) {
   return kv_.del(driver_key(driver_id));
 }
 
+// ---- events ------------------------------------------------------------------------------
+
 Result<int64_t> SessionStore::append_event(int64_t session_id, std::string_view kind,
                                            std::string_view body_json) {
   auto seq = kv_.incr(event_counter_key(session_id));
@@ -354,6 +430,16 @@ Result<EventLog> SessionStore::events_since(int64_t session_id, int64_t since) {
     if (event->seq > since) log.events.push_back(std::move(*event));
   }
   return log;
+}
+
+// ---- server values -----------------------------------------------------------------------
+
+Result<std::optional<std::string>> SessionStore::get_server_value(std::string_view name) {
+  return kv_.get(server_value_key(name));
+}
+
+Result<void> SessionStore::put_server_value(std::string_view name, std::string_view value) {
+  return kv_.set(server_value_key(name), value);
 }
 
 }  // namespace hearth::session

@@ -642,6 +642,123 @@ TYPED_TEST_P(SessionStoreScenarios, DriverRecordKeepsTheSecretsDigestNotTheSecre
       << corrupt.error().message;
 }
 
+// ---- the schema key ----------------------------------------------------------------------
+
+TYPED_TEST_P(SessionStoreScenarios, ANewStoreGetsTheSchemaKey) {
+  auto& store = *this->store_;
+  EXPECT_EQ(this->raw(store.schema_key()), "");
+  auto checked = store.check_schema();
+  ASSERT_TRUE(checked.ok()) << checked.error().message;
+  EXPECT_EQ(this->raw(store.schema_key()), "1");
+  // Every later start finds its own version and goes on.
+  ASSERT_TRUE(store.put_session(full_session(1)).ok());
+  auto again = store.check_schema();
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(this->raw(store.schema_key()), "1");
+  EXPECT_EQ(**store.get_session(1), full_session(1));
+}
+
+// A database written by the release before the schema key: its records are version 1, its
+// driver records hold the secret itself. Each of the keys a server writes first is evidence.
+TYPED_TEST_P(SessionStoreScenarios, RecordsWithoutASchemaKeyAreAdoptedAsVersionOne) {
+  auto& kv = *this->kv_;
+  int root_number = 0;
+  auto fresh_store = [&] {
+    const std::string root = this->prefix_ + "old" + std::to_string(root_number++) + ":";
+    return std::make_unique<hearth::session::SessionStore>(kv, root + "v1:", root + "schema");
+  };
+
+  auto counted = fresh_store();  // a session id was handed out, nothing else
+  ASSERT_TRUE(counted->next_session_id().ok());
+  auto drivers_only = fresh_store();  // only the warm pool's driver
+  ASSERT_TRUE(drivers_only->put_driver(driver_record("drv-p", "pool-secret", 1, 2)).ok());
+  for (auto* store : {counted.get(), drivers_only.get()}) {
+    auto checked = store->check_schema();
+    ASSERT_TRUE(checked.ok()) << checked.error().message;
+    EXPECT_EQ(this->raw(store->schema_key()), "1");
+  }
+  EXPECT_EQ(*counted->next_session_id(), 1);  // nothing was reset
+
+  auto old = fresh_store();  // sessions and drivers, one of them of the old kind
+  hearth::session::SessionRecord session = full_session(3);
+  ASSERT_TRUE(old->put_session(session).ok());
+  const std::string old_secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  const std::string legacy_driver =
+      R"({"version":1,"id":"drv-old","secret":")" + old_secret +
+      R"(","pid":77,"created_ms":5,"user":null,"share_level":"session","pooled":false,)"
+      R"("profile":{"driver_memory":null,"executor_memory":null,"queue":null,)"
+      R"("driver_cores":null,"executor_cores":null,"num_executors":null,"conf":{}},)"
+      R"("state":"ready","app_id":"local-1","spark_ui_url":null,"last_used_ms":6})";
+  ASSERT_TRUE(kv.set(old->prefix() + "driver:drv-old", legacy_driver).ok());
+  ASSERT_TRUE(kv.zadd(old->prefix() + "drivers", 5, "drv-old").ok());
+  // The old record reads as the digest of its secret, even before the adoption.
+  auto before = old->get_driver("drv-old");
+  ASSERT_TRUE(before.ok() && before->has_value()) << (before.ok() ? "" : before.error().message);
+  EXPECT_TRUE(hearth::session::secret_matches((*before)->secret_sha256, old_secret));
+
+  auto checked = old->check_schema("Redis unix:///old.sock");
+  ASSERT_TRUE(checked.ok()) << checked.error().message;
+  EXPECT_EQ(this->raw(old->schema_key()), "1");
+  EXPECT_EQ(**old->get_session(3), session);
+  const std::string rewritten = this->raw(old->prefix() + "driver:drv-old");
+  EXPECT_EQ(rewritten.find(old_secret), std::string::npos) << rewritten;
+  auto after = old->get_driver("drv-old");
+  ASSERT_TRUE(after.ok() && after->has_value());
+  EXPECT_EQ(**after, **before);
+  EXPECT_TRUE(hearth::session::secret_matches((*after)->secret_sha256, old_secret));
+}
+
+// A database this server does not speak is refused, and left exactly as it was.
+TYPED_TEST_P(SessionStoreScenarios, ASchemaThisServerDoesNotSpeakIsRefused) {
+  auto& store = *this->store_;
+  auto& kv = *this->kv_;
+  struct Case {
+    const char* stored;
+    std::vector<std::string> told;
+  };
+  const std::vector<Case> cases = {
+      {"2", {"Redis redis://db.example:6379/0 holds Hearth schema version 2",
+             "this hearth-server speaks 1: upgrade hearth-server or point it at another Redis database"}},
+      {"17", {"holds Hearth schema version 17", "speaks 1"}},
+      {"0", {"Redis redis://db.example:6379/0 holds Hearth schema version 0", "older",
+             "speaks 1", "another Redis database"}},
+      {"-3", {"holds Hearth schema version -3", "older"}},
+      {"v2", {"holds \"v2\" under " + store.schema_key(), "speaks 1"}},
+      {"", {"holds \"\" under " + store.schema_key()}},
+      {"1 ", {"holds \"1 \" under"}},
+  };
+  for (const auto& c : cases) {
+    ASSERT_TRUE(kv.set(store.schema_key(), c.stored).ok());
+    auto checked = store.check_schema("Redis redis://db.example:6379/0");
+    ASSERT_FALSE(checked.ok()) << c.stored;
+    EXPECT_EQ(checked.error().code, "schema_mismatch") << c.stored;
+    for (const auto& text : c.told) {
+      EXPECT_NE(checked.error().message.find(text), std::string::npos)
+          << "stored \"" << c.stored << "\": " << checked.error().message << "\nlacks: " << text;
+    }
+    EXPECT_EQ(this->raw(store.schema_key()), c.stored);
+  }
+  EXPECT_EQ(this->raw(this->key("counter:session")), "");
+}
+
+// ---- server values -----------------------------------------------------------------------
+
+TYPED_TEST_P(SessionStoreScenarios, ServerValuesRoundTripUnderTheirDocumentedKeys) {
+  auto& store = *this->store_;
+  auto missing = store.get_server_value("driver_endpoint");
+  ASSERT_TRUE(missing.ok()) << missing.error().message;
+  EXPECT_FALSE(missing->has_value());
+  ASSERT_TRUE(store.put_server_value("driver_endpoint", "tcp://127.0.0.1:41234").ok());
+  ASSERT_TRUE(store.put_server_value("other", std::string("a\0b", 3)).ok());
+  EXPECT_EQ(store.get_server_value("driver_endpoint")->value_or(""), "tcp://127.0.0.1:41234");
+  EXPECT_EQ(store.get_server_value("other")->value_or(""), std::string("a\0b", 3));
+  EXPECT_EQ(this->raw(this->key("server:driver_endpoint")), "tcp://127.0.0.1:41234");
+  ASSERT_TRUE(store.put_server_value("driver_endpoint", "tcp://127.0.0.1:5").ok());
+  EXPECT_EQ(store.get_server_value("driver_endpoint")->value_or(""), "tcp://127.0.0.1:5");
+  // Not a session, so never listed as one.
+  EXPECT_TRUE(store.list_sessions()->empty());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncrease,
                             SessionRoundTripsEveryField, DefaultSessionRoundTrips,
                             RecordIsVersionedJsonUnderDocumentedKey, MissingSessionIsNullopt,
@@ -657,6 +774,10 @@ REGISTER_TYPED_TEST_SUITE_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncre
                             DeleteSessionRemovesRecordIndexStatementsAndCounter,
                             DriverPutGetDelete, PrefixesKeepStoresApart,
                             EventsAreNumberedReplayedTrimmedAndGoWithTheirSession,
-                            DriverRecordKeepsTheSecretsDigestNotTheSecret);
+                            DriverRecordKeepsTheSecretsDigestNotTheSecret,
+                            ANewStoreGetsTheSchemaKey,
+                            RecordsWithoutASchemaKeyAreAdoptedAsVersionOne,
+                            ASchemaThisServerDoesNotSpeakIsRefused,
+                            ServerValuesRoundTripUnderTheirDocumentedKeys);
 
 }  // namespace hearth::test

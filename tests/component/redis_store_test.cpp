@@ -23,9 +23,11 @@ class RedisStore : public SessionStoreFixture {
   std::unique_ptr<hearth::session::KeyValueStore> make_kv_store() override {
     return hearth::session::make_redis_kv_store(redis_address());
   }
+  // The production layout ("<root>schema" beside "<root>v1:") under a root of its own.
   std::unique_ptr<hearth::session::SessionStore> make_session_store(
       hearth::session::KeyValueStore& kv) override {
-    return std::make_unique<hearth::session::SessionStore>(kv, unique_prefix());
+    const std::string root = unique_prefix();
+    return std::make_unique<hearth::session::SessionStore>(kv, root + "v1:", root + "schema");
   }
 };
 

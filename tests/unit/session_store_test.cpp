@@ -28,6 +28,26 @@ TEST(SessionStoreTest, DefaultPrefixIsTheDocumentedV1Schema) {
   EXPECT_EQ(*kv->zrange("hearth:v1:session:3:statements", 0, -1),
             std::vector<std::string>{"0"});
   EXPECT_TRUE(kv->get("hearth:v1:driver:drv-3")->has_value());
+  ASSERT_TRUE(store.append_event(3, "session", "{}").ok());
+  EXPECT_EQ(kv->get("hearth:v1:session:3:counter:event")->value_or(""), "1");
+  EXPECT_EQ(*kv->zcard("hearth:v1:session:3:events"), 1);
+  ASSERT_TRUE(store.put_server_value("driver_endpoint", "tcp://127.0.0.1:1").ok());
+  EXPECT_EQ(kv->get("hearth:v1:server:driver_endpoint")->value_or(""), "tcp://127.0.0.1:1");
+}
+
+// The schema key lives outside the versioned prefix, where a server of any version looks.
+TEST(SessionStoreTest, SchemaKeyIsHearthSchemaOutsideThePrefix) {
+  auto kv = make_in_memory_kv_store();
+  SessionStore store(*kv);
+  EXPECT_EQ(store.schema_key(), "hearth:schema");
+  ASSERT_TRUE(store.check_schema().ok());
+  EXPECT_EQ(kv->get("hearth:schema")->value_or(""), "1");
+  ASSERT_TRUE(kv->set("hearth:schema", "2").ok());
+  auto refused = store.check_schema("Redis redis://127.0.0.1:6379/0");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message,
+            "Redis redis://127.0.0.1:6379/0 holds Hearth schema version 2 (hearth:schema); this "
+            "hearth-server speaks 1: upgrade hearth-server or point it at another Redis database");
 }
 
 TEST(DriverSecretTest, DigestIsSha256InLowercaseHex) {

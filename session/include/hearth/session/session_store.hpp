@@ -2,8 +2,13 @@
 
 // The typed state store: sessions, statements and drivers as JSON records in a KeyValueStore.
 //
-// Key schema (all under the prefix, default "hearth:v1:"; bump the version on an incompatible
-// change so an old server never misreads new records):
+// Key schema. One key outside the versioned prefix says which schema the database holds, so
+// any Hearth server, of whatever version, can read it before it touches anything else:
+//
+//   hearth:schema                                  integer: the schema version (now 1)
+//
+// Everything else is under the prefix, default "hearth:v1:"; an incompatible change bumps the
+// schema version and the prefix, so an old server never misreads new records:
 //
 //   hearth:v1:counter:session                      INCR counter; session id = value - 1
 //   hearth:v1:sessions                             zset: member "<id>", score <id>
@@ -14,13 +19,20 @@
 //   hearth:v1:session:<id>:counter:job             INCR counter; job id = value - 1
 //   hearth:v1:session:<id>:jobs                    zset: member "<jid>", score <jid>
 //   hearth:v1:session:<id>:job:<jid>               JSON JobRecord
+//   hearth:v1:session:<id>:counter:event           INCR counter; the last event seq given out
+//   hearth:v1:session:<id>:events                  zset: member JSON StoredEvent, score <seq>
 //   hearth:v1:drivers                              zset: member "<driver_id>", score created ms
 //   hearth:v1:driver:<driver_id>                   JSON DriverRecord
+//   hearth:v1:server:<name>                        a value the server keeps about itself
 //
 // Records are JSON objects with "version": 1. Field names follow the C++ members;
 // a statement's output is embedded as a JSON value (not a string holding JSON).
 // Decoding is strict: bad JSON, a missing or mistyped field, an unknown state string or
 // another version → Error{"corrupt_record", …} naming the key.
+//
+// A driver record holds the SHA-256 of the driver's secret (secret_sha256, see
+// driver_secret.hpp), never the secret: reading Redis is not enough to pose as a driver, and
+// it is enough for a restarted server to verify a reconnecting one.
 //
 // Writes are not transactional (each put is two commands: record, then index entry; delete
 // removes the index entry before the record). An index entry without a record is skipped by
@@ -44,7 +56,30 @@ namespace hearth::session {
 
 class SessionStore {
  public:
-  explicit SessionStore(KeyValueStore& kv, std::string prefix = "hearth:v1:");
+  // The schema version this server writes, and the oldest one it reads (without migrating).
+  static constexpr int64_t kSchemaVersion = 1;
+  static constexpr int64_t kOldestReadableSchema = 1;
+  static constexpr std::string_view kDefaultPrefix = "hearth:v1:";
+  static constexpr std::string_view kDefaultSchemaKey = "hearth:schema";
+
+  // prefix and schema_key are the documented ones unless a test keeps stores apart in one Redis
+  // (it then passes "<root>v1:" and "<root>schema", the same layout under another root).
+  explicit SessionStore(KeyValueStore& kv, std::string prefix = std::string(kDefaultPrefix),
+                        std::string schema_key = std::string(kDefaultSchemaKey));
+
+  // Checks, once at start-up and before any other call, that the database holds a schema this
+  // server speaks; store_name names the database in messages (e.g. "Redis unix:///…/redis.sock").
+  //  - the schema key holds kSchemaVersion: ok.
+  //  - no schema key and no records (none of the counter:session, sessions and drivers keys a
+  //    server writes first): a new database; the key is written.
+  //  - no schema key but those keys exist: a database of the Hearth release before the schema
+  //    key, whose records are version 1. They are adopted: driver records that still hold the
+  //    secret itself are rewritten with its digest, then the key is written (the only migration
+  //    there is; a failure part-way leaves the key unwritten, so the next start redoes it).
+  //  - a newer or an older version, or a value that is no version: Error "schema_mismatch",
+  //    a message naming the database, the version found and the one this server speaks.
+  // Store failures travel as they are ("store_unavailable", "store_error").
+  Result<void> check_schema(std::string_view store_name = "the store");
 
   // Ids from 0 like Livy: INCR counter:session, minus 1. Never reused, even after delete.
   Result<int64_t> next_session_id();
@@ -100,7 +135,14 @@ class SessionStore {
   // an unreadable entry is logged and skipped.
   Result<EventLog> events_since(int64_t session_id, int64_t since);
 
+  // Small values the server keeps about itself rather than about a session (e.g. the driver
+  // channel's endpoint, so a restarted server can bind the same port), under
+  // <prefix>server:<name>. nullopt when never put.
+  Result<std::optional<std::string>> get_server_value(std::string_view name);
+  Result<void> put_server_value(std::string_view name, std::string_view value);
+
   const std::string& prefix() const { return prefix_; }
+  const std::string& schema_key() const { return schema_key_; }
 
  private:
   std::string session_counter_key() const;
@@ -116,9 +158,16 @@ class SessionStore {
   std::string events_key(int64_t session_id) const;
   std::string drivers_index_key() const;
   std::string driver_key(std::string_view driver_id) const;
+  std::string server_value_key(std::string_view name) const;
+
+  // True when any of the keys a server writes first exists (the store is not new).
+  Result<bool> holds_records();
+  // Rewrites every listed driver record, so none keeps a secret in the clear.
+  Result<void> rewrite_driver_records();
 
   KeyValueStore& kv_;
   std::string prefix_;
+  std::string schema_key_;
 };
 
 }  // namespace hearth::session
