@@ -53,7 +53,9 @@ class InMemoryKeyValueStore final : public KeyValueStore {
     return Ok{};
   }
 
-  Result<int64_t> incr(std::string_view key) override {
+  Result<int64_t> incr(std::string_view key) override { return incrby(key, 1); }
+
+  Result<int64_t> incrby(std::string_view key, int64_t amount) override {
     std::lock_guard lock(mutex_);
     auto it = data_.find(key);
     int64_t current = 0;
@@ -65,10 +67,11 @@ class InMemoryKeyValueStore final : public KeyValueStore {
         return make_error("store_error", "ERR value is not an integer or out of range");
       }
     }
-    if (current == std::numeric_limits<int64_t>::max()) {
+    if ((amount > 0 && current > std::numeric_limits<int64_t>::max() - amount) ||
+        (amount < 0 && current < std::numeric_limits<int64_t>::min() - amount)) {
       return make_error("store_error", "ERR increment or decrement would overflow");
     }
-    ++current;
+    current += amount;
     data_.insert_or_assign(std::string(key), Value(std::to_string(current)));
     return current;
   }

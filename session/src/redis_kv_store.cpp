@@ -124,6 +124,11 @@ class RedisKeyValueStore final : public KeyValueStore {
     return integer(command({"INCR", key}), "INCR");
   }
 
+  Result<int64_t> incrby(std::string_view key, int64_t amount) override {
+    const std::string amount_text = std::to_string(amount);
+    return integer(command({"INCRBY", key, amount_text}), "INCRBY");
+  }
+
   Result<void> zadd(std::string_view key, int64_t score, std::string_view member) override {
     const std::string score_text = std::to_string(score);
     return expect_ok(command({"ZADD", key, score_text, member}), REDIS_REPLY_INTEGER, "ZADD");

@@ -59,6 +59,9 @@ std::string SessionStore::statement_key(int64_t session_id, int64_t statement_id
 std::string SessionStore::event_counter_key(int64_t session_id) const {
   return session_key(session_id) + ":counter:event";
 }
+std::string SessionStore::event_bytes_counter_key(int64_t session_id) const {
+  return session_key(session_id) + ":counter:event_bytes";
+}
 std::string SessionStore::events_key(int64_t session_id) const {
   return session_key(session_id) + ":events";
 }
@@ -224,6 +227,7 @@ Result<void> SessionStore::delete_session(int64_t id) {
   if (auto r = kv_.del(job_counter_key(id)); !r) return r;
   if (auto r = kv_.del(events_key(id)); !r) return r;
   if (auto r = kv_.del(event_counter_key(id)); !r) return r;
+  if (auto r = kv_.del(event_bytes_counter_key(id)); !r) return r;
   if (auto r = kv_.zrem(sessions_index_key(), std::to_string(id)); !r) return r;
   return kv_.del(session_key(id));
 }
@@ -398,17 +402,47 @@ Result<int64_t> SessionStore::append_event(int64_t session_id, std::string_view 
                                            std::string_view body_json) {
   auto seq = kv_.incr(event_counter_key(session_id));
   if (!seq) return seq.error();
-  const std::string key = events_key(session_id);
   // The member carries its seq, so equal bodies stay distinct members.
-  if (auto added = kv_.zadd(key, *seq, record_json::encode_event(StoredEvent{*seq, std::string(kind), std::string(body_json)}));
-      !added) {
-    return added.error();
-  }
-  // Trimmed every 50 events rather than on each one: one round trip fewer on the common path.
-  if (*seq % 50 == 0) {
-    if (auto trimmed = kv_.zremrangebyrank(key, 0, -(kRetainedEvents + 1)); !trimmed) return trimmed.error();
+  const std::string member =
+      record_json::encode_event(StoredEvent{*seq, std::string(kind), std::string(body_json)});
+  const auto size = static_cast<int64_t>(member.size());
+  // Counted before the event is added: if the add fails, the count is only too high, which
+  // brings the next trim forward.
+  auto appended = kv_.incrby(event_bytes_counter_key(session_id), size);
+  if (!appended) return appended.error();
+  const std::string key = events_key(session_id);
+  if (auto added = kv_.zadd(key, *seq, member); !added) return added.error();
+  // Trimmed now and then rather than on each event: the common path stays three round trips.
+  // The bytes bound needs the sizes, hence a read of the whole log; it is done only when the
+  // running total crosses another multiple of kEventTrimBytes, and never while everything ever
+  // appended fits the bound (most sessions). The count bound needs no read.
+  if (*appended > kRetainedEventBytes &&
+      *appended / kEventTrimBytes != (*appended - size) / kEventTrimBytes) {
+    if (auto trimmed = trim_events(key); !trimmed) return trimmed.error();
+  } else if (*seq % kEventTrimPeriod == 0) {
+    if (auto trimmed = kv_.zremrangebyrank(key, 0, -(kRetainedEvents + 1)); !trimmed) {
+      return trimmed.error();
+    }
   }
   return *seq;
+}
+
+Result<void> SessionStore::trim_events(const std::string& key) {
+  auto members = kv_.zrange(key, 0, -1);
+  if (!members) return members.error();
+  // From the newest back: as many as fit both bounds, and the newest whatever its size.
+  int64_t kept = 0;
+  int64_t bytes = 0;
+  for (auto it = members->rbegin(); it != members->rend() && kept < kRetainedEvents; ++it) {
+    const auto size = static_cast<int64_t>(it->size());
+    if (kept > 0 && bytes + size > kRetainedEventBytes) break;
+    bytes += size;
+    ++kept;
+  }
+  if (kept == static_cast<int64_t>(members->size())) return Ok{};
+  // Counted from the end, so an event appended since the read is kept (one more old one goes)
+  // rather than cut.
+  return kv_.zremrangebyrank(key, 0, -(kept + 1));
 }
 
 Result<EventLog> SessionStore::events_since(int64_t session_id, int64_t since) {

@@ -759,6 +759,55 @@ TYPED_TEST_P(SessionStoreScenarios, ServerValuesRoundTripUnderTheirDocumentedKey
   EXPECT_TRUE(store.list_sessions()->empty());
 }
 
+// ---- the event log's bounds --------------------------------------------------------------
+
+// Statements that print a lot: the log is cut by bytes long before it has 1000 events, keeps
+// the newest ones without gaps, and a replay still gets the latest state.
+TYPED_TEST_P(SessionStoreScenarios, EventLogIsBoundedInBytesToo) {
+  using hearth::session::SessionStore;
+  auto& store = *this->store_;
+  const std::string body = "\"" + std::string(64 * 1024, 'x') + "\"";
+  const int64_t total = (SessionStore::kRetainedEventBytes + 2 * SessionStore::kEventTrimBytes) /
+                        static_cast<int64_t>(body.size());
+  for (int64_t i = 1; i <= total; ++i) {
+    auto seq = store.append_event(8, "statement", body);
+    ASSERT_TRUE(seq.ok()) << seq.error().message;
+    ASSERT_EQ(*seq, i);
+  }
+  auto log = store.events_since(8, 0);
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  EXPECT_EQ(log->last_seq, total);
+  ASSERT_FALSE(log->events.empty());
+  EXPECT_EQ(log->events.back().seq, total);
+  EXPECT_EQ(log->events.back().body_json, body);
+  for (std::size_t i = 1; i < log->events.size(); ++i) {
+    ASSERT_EQ(log->events[i].seq, log->events[i - 1].seq + 1);
+  }
+  auto members = this->kv_->zrange(this->key("session:8:events"), 0, -1);
+  ASSERT_TRUE(members.ok());
+  int64_t stored = 0;
+  for (const auto& member : *members) stored += static_cast<int64_t>(member.size());
+  EXPECT_LE(stored, SessionStore::kRetainedEventBytes + SessionStore::kEventTrimBytes);
+  // Cut by the bytes bound, not below it.
+  EXPECT_GT(stored, SessionStore::kRetainedEventBytes - 2 * static_cast<int64_t>(body.size()));
+  EXPECT_LT(static_cast<int64_t>(log->events.size()), total);
+
+  // One event larger than the whole budget is still the one a reconnecting client gets.
+  const std::string huge = "\"" + std::string(SessionStore::kRetainedEventBytes + 1, 'y') + "\"";
+  auto huge_seq = store.append_event(8, "statement", huge);
+  ASSERT_TRUE(huge_seq.ok()) << huge_seq.error().message;
+  auto after = store.events_since(8, 0);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->events.size(), 1u);
+  EXPECT_EQ(after->events[0].seq, *huge_seq);
+  EXPECT_EQ(after->events[0].body_json, huge);
+
+  // The byte count goes with the session too.
+  ASSERT_TRUE(store.delete_session(8).ok());
+  EXPECT_EQ(this->raw(this->key("session:8:counter:event_bytes")), "");
+  EXPECT_EQ(*store.append_event(8, "session", "{}"), 1);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncrease,
                             SessionRoundTripsEveryField, DefaultSessionRoundTrips,
                             RecordIsVersionedJsonUnderDocumentedKey, MissingSessionIsNullopt,
@@ -778,6 +827,7 @@ REGISTER_TYPED_TEST_SUITE_P(SessionStoreScenarios, SessionIdsStartAtZeroAndIncre
                             ANewStoreGetsTheSchemaKey,
                             RecordsWithoutASchemaKeyAreAdoptedAsVersionOne,
                             ASchemaThisServerDoesNotSpeakIsRefused,
-                            ServerValuesRoundTripUnderTheirDocumentedKeys);
+                            ServerValuesRoundTripUnderTheirDocumentedKeys,
+                            EventLogIsBoundedInBytesToo);
 
 }  // namespace hearth::test

@@ -119,6 +119,10 @@ TEST_F(RedisStoreTest, KeyValueSemantics) {
   ASSERT_TRUE(kv_->zrem(p + "z", "nope").ok());
   EXPECT_EQ(*kv_->zcard(p + "z"), 3);
   EXPECT_EQ(*kv_->zcard(p + "missing"), 0);
+  EXPECT_EQ(*kv_->incrby(p + "n", 40), 42);
+  EXPECT_EQ(*kv_->incrby(p + "n", -50), -8);
+  EXPECT_EQ(*kv_->incrby(p + "fresh", 7), 7);
+  EXPECT_EQ(kv_->incrby(p + "s", 1).error().code, "store_error");
 
   auto wrong = kv_->get(p + "z");
   ASSERT_FALSE(wrong.ok());

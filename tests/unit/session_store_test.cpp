@@ -30,6 +30,7 @@ TEST(SessionStoreTest, DefaultPrefixIsTheDocumentedV1Schema) {
   EXPECT_TRUE(kv->get("hearth:v1:driver:drv-3")->has_value());
   ASSERT_TRUE(store.append_event(3, "session", "{}").ok());
   EXPECT_EQ(kv->get("hearth:v1:session:3:counter:event")->value_or(""), "1");
+  EXPECT_TRUE(kv->get("hearth:v1:session:3:counter:event_bytes")->has_value());
   EXPECT_EQ(*kv->zcard("hearth:v1:session:3:events"), 1);
   ASSERT_TRUE(store.put_server_value("driver_endpoint", "tcp://127.0.0.1:1").ok());
   EXPECT_EQ(kv->get("hearth:v1:server:driver_endpoint")->value_or(""), "tcp://127.0.0.1:1");
@@ -103,6 +104,11 @@ TEST(InMemoryKeyValueStoreTest, BehavesLikeRedis) {
   EXPECT_EQ(wrong_zadd.error().code, "store_error");
 
   const std::string binary("a\0b\r\n", 5);
+  EXPECT_EQ(*kv->incrby("n", 40), 42);
+  EXPECT_EQ(*kv->incrby("n", -50), -8);
+  EXPECT_EQ(*kv->incrby("fresh", 7), 7);
+  EXPECT_EQ(kv->incrby("s", 1).error().code, "store_error");
+
   ASSERT_TRUE(kv->set(binary, binary).ok());
   EXPECT_EQ(kv->get(binary)->value_or(""), binary);
   ASSERT_TRUE(kv->del(binary).ok());

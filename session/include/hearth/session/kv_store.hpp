@@ -31,6 +31,8 @@ class KeyValueStore {
   virtual Result<void> del(std::string_view key) = 0;
   // Like Redis INCR: a missing key counts as 0, so the first call returns 1.
   virtual Result<int64_t> incr(std::string_view key) = 0;
+  // Like Redis INCRBY: adds amount (may be negative) and returns the new value.
+  virtual Result<int64_t> incrby(std::string_view key, int64_t amount) = 0;
   // Sorted sets: add (or re-score) a member; remove a member (missing is not an error).
   virtual Result<void> zadd(std::string_view key, int64_t score, std::string_view member) = 0;
   virtual Result<void> zrem(std::string_view key, std::string_view member) = 0;

@@ -20,6 +20,7 @@
 //   hearth:v1:session:<id>:jobs                    zset: member "<jid>", score <jid>
 //   hearth:v1:session:<id>:job:<jid>               JSON JobRecord
 //   hearth:v1:session:<id>:counter:event           INCR counter; the last event seq given out
+//   hearth:v1:session:<id>:counter:event_bytes     INCRBY counter: bytes of events ever appended
 //   hearth:v1:session:<id>:events                  zset: member JSON StoredEvent, score <seq>
 //   hearth:v1:drivers                              zset: member "<driver_id>", score created ms
 //   hearth:v1:driver:<driver_id>                   JSON DriverRecord
@@ -126,9 +127,20 @@ class SessionStore {
   // Removes the record and its index entry; deleting a missing driver is not an error.
   Result<void> delete_driver(std::string_view driver_id);
 
-  // The session's event log (the client channel's events): numbered per session from 1, the
-  // last kRetainedEvents kept (a few more until the next trim). Removed with the session.
+  // The session's event log (the client channel's events), numbered per session from 1 and
+  // removed with the session. It keeps the newest events, at most kRetainedEvents of them and at
+  // most kRetainedEventBytes of stored (encoded) events, whichever bound is reached first; the
+  // newest event is kept even when it alone is larger. The log is trimmed every
+  // kEventTrimPeriod events and whenever another kEventTrimBytes have been appended, so between
+  // trims it may hold up to kEventTrimPeriod - 1 events and kEventTrimBytes more.
+  // Why these bounds: an event carries the whole resource (a statement's code and output), and a
+  // client that was overrun replays what it missed from here, so the log must hold a thousand
+  // events of tens of KiB; 32 MiB allows 32 KiB on average. Without the bytes bound a session
+  // whose statements print megabytes (frames may be 16 MiB) could keep gigabytes in Redis.
   static constexpr int64_t kRetainedEvents = 1000;
+  static constexpr int64_t kRetainedEventBytes = int64_t{32} << 20;
+  static constexpr int64_t kEventTrimPeriod = 50;
+  static constexpr int64_t kEventTrimBytes = kRetainedEventBytes / 8;
   // Stores one event and returns its seq. kind and body_json (one JSON value) are kept as given.
   Result<int64_t> append_event(int64_t session_id, std::string_view kind, std::string_view body_json);
   // The stored events with seq > since, in order, and the last seq given out (0 when none);
@@ -155,6 +167,7 @@ class SessionStore {
   std::string jobs_index_key(int64_t session_id) const;
   std::string job_key(int64_t session_id, int64_t job_id) const;
   std::string event_counter_key(int64_t session_id) const;
+  std::string event_bytes_counter_key(int64_t session_id) const;
   std::string events_key(int64_t session_id) const;
   std::string drivers_index_key() const;
   std::string driver_key(std::string_view driver_id) const;
@@ -164,6 +177,8 @@ class SessionStore {
   Result<bool> holds_records();
   // Rewrites every listed driver record, so none keeps a secret in the clear.
   Result<void> rewrite_driver_records();
+  // Cuts the event log at key down to the retained events and bytes (reads the whole log).
+  Result<void> trim_events(const std::string& key);
 
   KeyValueStore& kv_;
   std::string prefix_;
