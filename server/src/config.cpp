@@ -26,6 +26,8 @@ const std::vector<SettingSpec> kSettings = {
     {"driver-idle-timeout", "10m", "a driver exits when it has not heard from the server this long"},
     {"heartbeat-interval", "2s", "heartbeat period on the driver channel"},
     {"driver-stop-timeout", "15s", "how long a driver may take to stop by itself before it is killed"},
+    {"driver-lost-timeout", "60s", "a driver silent this long (or, after a restart, not back this long) is lost: its sessions end dead; silent for 5 heartbeats its sessions show recovering"},
+    {"stop-drivers-on-shutdown", "false", "on SIGTERM/SIGINT stop every driver and end its sessions; false keeps drivers running for the next server process, which adopts them"},
     {"log-lines", "200", "driver output lines kept per session"},
     {"rest-threads", "8", "REST worker threads"},
     {"csrf-protection", "false", "require an X-Requested-By header on every non-GET request (as Livy's livy.server.csrf-protection.enabled)"},

@@ -124,6 +124,8 @@ int run(const ServerConfig& config) {
       "tcp://" + config.get("driver-host") + ":" + std::to_string(must(config.get_int("driver-port")));
   settings.heartbeat = must(config.get_duration("heartbeat-interval"));
   settings.stop_grace = must(config.get_duration("driver-stop-timeout"));
+  settings.driver_lost_timeout = must(config.get_duration("driver-lost-timeout"));
+  settings.stop_drivers_on_shutdown = must(config.get_bool("stop-drivers-on-shutdown"));
   settings.max_log_lines = static_cast<std::size_t>(must(config.get_int("log-lines")));
   settings.retained_statements = static_cast<std::size_t>(must(config.get_int("retained-statements")));
   settings.completion_timeout = must(config.get_duration("completion-timeout"));

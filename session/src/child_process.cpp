@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <set>
 
 extern char** environ;
@@ -96,13 +97,29 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(Options options) {
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, pipe_fds[0], std::move(options)));
 }
 
+bool process_has_argument(int pid, std::string_view argument) {
+  if (pid <= 0) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string arg;
+  // A zombie's cmdline is empty, so a process that exited but was not reaped does not count.
+  while (std::getline(in, arg, '\0')) {
+    if (arg == argument) return true;
+  }
+  return false;
+}
+
 ChildProcess::ChildProcess(int pid, int output_fd, Options options)
     : pid_(pid), output_fd_(output_fd), options_(std::move(options)) {
   supervisor_ = std::thread([this] { supervise(); });
 }
 
 ChildProcess::~ChildProcess() {
-  if (running()) kill();
+  if (running() && !released_) kill();
+  if (supervisor_.joinable()) supervisor_.join();
+}
+
+void ChildProcess::release() {
+  released_ = true;
   if (supervisor_.joinable()) supervisor_.join();
 }
 
@@ -110,6 +127,15 @@ void ChildProcess::supervise() {
   bool output_open = true;
   char buffer[16384];
   for (;;) {
+    if (released_) {
+      // Left to run on (see release()): no kill, no reap, no exit callback. Closing the read end
+      // only makes the child's later writes to its output fail (EPIPE); a JVM ignores SIGPIPE.
+      ::close(output_fd_);
+      std::lock_guard lock(mutex_);
+      exit_handled_ = true;
+      exited_cv_.notify_all();
+      return;
+    }
     if (output_open) {
       pollfd pfd{output_fd_, POLLIN, 0};
       int n = ::poll(&pfd, 1, kPollMillis);

@@ -43,6 +43,8 @@ struct DriverChannel::Impl {
   mutable std::mutex peers_mutex;
   std::map<std::string, std::string> routing_by_driver;
   std::map<std::string, std::string> driver_by_routing;
+  // When each welcomed driver's last frame (heartbeats included) arrived.
+  std::map<std::string, std::chrono::steady_clock::time_point> last_heard;
 
   std::string bound_endpoint;
   std::atomic<bool> stopping{false};
@@ -55,8 +57,13 @@ struct DriverChannel::Impl {
 
   void send_raw(const std::string& routing_id, const protocol::Message& message) {
     std::string frame = protocol::encode(message);
-    router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-    router.send(zmq::buffer(frame), zmq::send_flags::dontwait);
+    try {
+      router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      router.send(zmq::buffer(frame), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EHOSTUNREACH) throw;
+      forget_routing(routing_id);  // see flush_outgoing
+    }
   }
 
   void handle_hello(const std::string& routing_id, const protocol::Hello& hello) {
@@ -86,6 +93,7 @@ struct DriverChannel::Impl {
       }
       routing_by_driver[hello.driver_id] = routing_id;
       driver_by_routing[routing_id] = hello.driver_id;
+      last_heard[hello.driver_id] = std::chrono::steady_clock::now();
     }
     send_raw(routing_id, protocol::Welcome{protocol::kVersion, options.heartbeat.count()});
     listener.on_driver_message(hello.driver_id, hello);
@@ -107,7 +115,10 @@ struct DriverChannel::Impl {
     {
       std::lock_guard lock(peers_mutex);
       auto it = driver_by_routing.find(routing_id);
-      if (it != driver_by_routing.end()) driver_id = it->second;
+      if (it != driver_by_routing.end()) {
+        driver_id = it->second;
+        last_heard[driver_id] = std::chrono::steady_clock::now();
+      }
     }
     if (driver_id.empty()) {
       send_raw(routing_id, protocol::ErrorReply{"not_authenticated", "send hello first"});
@@ -124,9 +135,28 @@ struct DriverChannel::Impl {
       batch.swap(outgoing);
     }
     for (auto& [routing_id, frame] : batch) {
-      router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-      router.send(zmq::buffer(frame), zmq::send_flags::dontwait);
+      try {
+        router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        router.send(zmq::buffer(frame), zmq::send_flags::dontwait);
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EHOSTUNREACH) throw;
+        // ZMQ_ROUTER_MANDATORY: the peer is gone (its connection dropped). The frame is lost;
+        // the manager hands unfinished work to the driver again once it has said hello again,
+        // so forget the routing id now and let send() answer driver_not_connected meanwhile.
+        forget_routing(routing_id);
+      }
     }
+  }
+
+  void forget_routing(const std::string& routing_id) {
+    std::lock_guard lock(peers_mutex);
+    auto it = driver_by_routing.find(routing_id);
+    if (it == driver_by_routing.end()) return;
+    std::cerr << "[hearth] driver channel: driver " << it->second << " is not connected; frame dropped\n";
+    if (auto r = routing_by_driver.find(it->second); r != routing_by_driver.end() && r->second == routing_id) {
+      routing_by_driver.erase(r);
+    }
+    driver_by_routing.erase(it);
   }
 
   void send_heartbeats() {
@@ -196,6 +226,9 @@ Result<void> DriverChannel::start() {
   try {
     impl_->router = zmq::socket_t(impl_->context, zmq::socket_type::router);
     impl_->router.set(zmq::sockopt::linger, 0);
+    // A frame for a peer that is gone fails (EHOSTUNREACH) instead of vanishing silently, so
+    // the server knows the driver is not connected (see flush_outgoing).
+    impl_->router.set(zmq::sockopt::router_mandatory, 1);
     impl_->router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(protocol::kMaxFrameBytes + 1024));
     impl_->router.bind(impl_->options.bind_endpoint);
     impl_->bound_endpoint = impl_->router.get(zmq::sockopt::last_endpoint);
@@ -239,6 +272,14 @@ Result<void> DriverChannel::send(const std::string& driver_id, protocol::Message
   }
   impl_->wake();
   return Ok{};
+}
+
+std::optional<std::chrono::steady_clock::time_point> DriverChannel::last_heard(
+    const std::string& driver_id) const {
+  std::lock_guard lock(impl_->peers_mutex);
+  auto it = impl_->last_heard.find(driver_id);
+  if (it == impl_->last_heard.end()) return std::nullopt;
+  return it->second;
 }
 
 bool DriverChannel::connected(const std::string& driver_id) const {

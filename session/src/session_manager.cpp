@@ -2,6 +2,7 @@
 
 #include "hearth/session/driver_secret.hpp"
 #include "hearth/session/duration.hpp"
+#include "hearth/session/recovery.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -107,6 +108,29 @@ std::optional<std::string> find_sparkr(const std::string& spark_home) {
   return std::nullopt;
 }
 
+// For writes whose failure has no caller to answer (driver updates, exits, sweeps): the failure
+// is logged with what was being done; the next change of the record writes it again.
+void report_failed_write(const Result<void>& written, const std::string& what) {
+  if (!written) std::cerr << "[hearth] cannot " << what << ": " << written.error().message << "\n";
+}
+
+// Heartbeats a driver may miss before its sessions show `recovering`. The agent says hello again
+// after three; a little more here keeps a loaded machine's pauses from flapping sessions.
+constexpr int kSilentHeartbeats = 5;
+
+// The driver channel's bound endpoint, kept for the next server process (SessionStore's
+// server values).
+constexpr std::string_view kDriverEndpointKey = "driver-endpoint";
+
+// A move the code expected to be legal was refused by the transition table: a bug, logged.
+template <typename Record>
+void report_illegal(const Result<void>& moved, const Record& record) {
+  if (!moved) {
+    std::cerr << "[hearth] session " << record.session_id << " item " << record.id << ": "
+              << moved.error().message << "\n";
+  }
+}
+
 Error not_found(int64_t session_id) {
   return make_error("not_found", "Session '" + std::to_string(session_id) + "' not found.");
 }
@@ -119,41 +143,124 @@ SessionManager::SessionManager(SessionStore& store, SessionManagerSettings setti
 SessionManager::~SessionManager() { stop(); }
 
 void SessionManager::start() {
-  // No recovery yet: drivers of an earlier server process are not ours (they exit by themselves
-  // once the server is gone longer than their idle timeout), so their sessions end.
-  if (auto sessions = store_.list_sessions(); sessions) {
-    for (auto& record : *sessions) {
-      if (is_finished(record.state)) continue;
-      record.state = SessionState::kDead;
-      if (auto put = save_session(record); !put) {
-        std::cerr << "[hearth] cannot mark session " << record.id << " dead: " << put.error().message
-                  << "\n";
-      }
-    }
-  } else {
-    throw std::runtime_error("cannot read sessions from the store: " + sessions.error().message);
-  }
-  if (auto drivers = store_.list_drivers(); drivers) {
-    for (const auto& record : *drivers) (void)store_.delete_driver(record.id);
-  }
-  DriverChannel::Options options;
-  options.bind_endpoint = settings_.driver_bind_endpoint;
-  options.heartbeat = settings_.heartbeat;
-  channel_ = std::make_unique<DriverChannel>(
-      options,
-      [this](const std::string& driver_id, std::string_view secret) {
-        std::lock_guard lock(mutex_);
-        auto* driver = find_driver(driver_id);
-        return driver != nullptr && secret_matches(driver->record.secret_sha256, secret);
-      },
-      static_cast<DriverChannel::Listener&>(*this));
-  if (auto started = channel_->start(); !started) throw std::runtime_error(started.error().message);
+  recover();
+  start_driver_channel();
   sparkr_missing_ = find_sparkr(settings_.launch.spark_home);
   {
     std::lock_guard lock(mutex_);
     refill_pool();
   }
   gc_thread_ = std::thread([this] { collect_garbage_loop(); });
+}
+
+void SessionManager::start_driver_channel() {
+  auto make_channel = [this](const std::string& endpoint) {
+    DriverChannel::Options options;
+    options.bind_endpoint = endpoint;
+    options.heartbeat = settings_.heartbeat;
+    return std::make_unique<DriverChannel>(
+        options,
+        [this](const std::string& driver_id, std::string_view secret) {
+          std::lock_guard lock(mutex_);
+          auto* driver = find_driver(driver_id);
+          return driver != nullptr && secret_matches(driver->record.secret_sha256, secret);
+        },
+        static_cast<DriverChannel::Listener&>(*this));
+  };
+  // Drivers know the endpoint they were launched with, and reconnect to it: with port 0 (any
+  // free port) a restarted server binds the port of its predecessor again if it is free.
+  const std::string& configured = settings_.driver_bind_endpoint;
+  const auto stored = store_.get_server_value(kDriverEndpointKey);
+  if (!stored) throw std::runtime_error("cannot read the store: " + stored.error().message);
+  if (configured.size() > 2 && configured.ends_with(":0") && stored->has_value() &&
+      (*stored)->rfind(configured.substr(0, configured.size() - 1), 0) == 0) {
+    channel_ = make_channel(**stored);
+    if (auto started = channel_->start(); !started) {
+      std::cerr << "[hearth] cannot bind the driver channel's previous endpoint " << **stored
+                << " (" << started.error().message << "): drivers of the earlier server cannot reconnect\n";
+      channel_.reset();
+    }
+  }
+  if (!channel_) {
+    channel_ = make_channel(configured);
+    if (auto started = channel_->start(); !started) throw std::runtime_error(started.error().message);
+  }
+  if (auto put = store_.put_server_value(kDriverEndpointKey, channel_->endpoint()); !put) {
+    throw std::runtime_error("cannot store the driver channel's endpoint: " + put.error().message);
+  }
+}
+
+void SessionManager::recover() {
+  auto plan = plan_recovery(store_);
+  if (!plan) throw std::runtime_error("cannot read the store to recover sessions: " + plan.error().message);
+  std::lock_guard lock(mutex_);
+  const int64_t now = now_ms();
+  for (const auto& driver_id : plan->finished_drivers) {
+    report_failed_write(store_.delete_driver(driver_id), "forget finished driver " + driver_id);
+  }
+  // A driver whose JVM is gone (it exited by its idle timeout, or died, while no server ran)
+  // will not reconnect: its sessions end now rather than after driver_lost_timeout. Drivers run
+  // on this machine today (local and client mode), so their pid is checked here.
+  std::set<std::string> gone;
+  for (auto it = plan->drivers.begin(); it != plan->drivers.end();) {
+    if (process_has_argument(static_cast<int>(it->record.pid), it->record.id)) {
+      ++it;
+      continue;
+    }
+    std::cerr << "[hearth] driver " << it->record.id << " (pid " << it->record.pid << ") is gone\n";
+    gone.insert(it->record.id);
+    report_failed_write(store_.delete_driver(it->record.id), "forget driver " + it->record.id);
+    std::filesystem::remove(settings_.data_dir / "secrets" / it->record.id);
+    it = plan->drivers.erase(it);
+  }
+  for (auto it = plan->sessions.begin(); it != plan->sessions.end();) {
+    if (!gone.count(it->record.driver_id)) {
+      ++it;
+      continue;
+    }
+    plan->orphans.push_back(OrphanedSession{std::move(it->record),
+                                            "The session's driver exited while the server was down.",
+                                            std::move(it->unfinished_statements),
+                                            std::move(it->unfinished_jobs)});
+    it = plan->sessions.erase(it);
+  }
+  for (auto& orphan : plan->orphans) {
+    std::cerr << "[hearth] session " << orphan.record.id << " ends: " << orphan.reason << "\n";
+    LiveSession ended;  // only to end its unfinished work the one way that exists
+    ended.session_id = orphan.record.id;
+    ended.outstanding.insert(orphan.unfinished_statements.begin(), orphan.unfinished_statements.end());
+    ended.jobs_outstanding.insert(orphan.unfinished_jobs.begin(), orphan.unfinished_jobs.end());
+    fail_outstanding(ended, orphan.reason, /*cancelled=*/false);
+    report_failed_write(set_state(orphan.record.id, SessionState::kDead),
+                        "end session " + std::to_string(orphan.record.id));
+  }
+  for (auto& adopted : plan->drivers) {
+    auto driver = std::make_unique<LiveDriver>();
+    driver->record = std::move(adopted.record);
+    driver->secret_file = settings_.data_dir / "secrets" / driver->record.id;
+    driver->adopted = true;
+    driver->adopted_ms = now;
+    driver->sessions.insert(adopted.sessions.begin(), adopted.sessions.end());
+    std::cerr << "[hearth] driver " << driver->record.id << " (pid " << driver->record.pid << ", "
+              << adopted.sessions.size() << " sessions) adopted: waiting for it to reconnect\n";
+    const std::string id = driver->record.id;
+    drivers_[id] = std::move(driver);
+  }
+  for (auto& adopted : plan->sessions) {
+    auto live = std::make_unique<LiveSession>();
+    live->session_id = adopted.record.id;
+    live->driver_id = adopted.record.driver_id;
+    const LiveDriver* driver = find_driver(live->driver_id);
+    live->own_driver = driver && driver->record.share_level == "session";
+    live->outstanding.insert(adopted.unfinished_statements.begin(), adopted.unfinished_statements.end());
+    // Unfinished jobs count as handed over: a cancel goes to the driver, which may run them.
+    live->jobs_outstanding.insert(adopted.unfinished_jobs.begin(), adopted.unfinished_jobs.end());
+    live->jobs_dispatched = live->jobs_outstanding;
+    live->resend_all = true;
+    live->last_activity_ms = live->last_request_ms = now;
+    live_[live->session_id] = std::move(live);
+    move_session(adopted.record.id, SessionState::kRecovering);
+  }
 }
 
 std::string SessionManager::driver_endpoint() const { return channel_->endpoint(); }
@@ -166,19 +273,26 @@ void SessionManager::stop() {
   }
   gc_cv_.notify_all();
   if (gc_thread_.joinable()) gc_thread_.join();
+  if (!settings_.stop_drivers_on_shutdown) {
+    leave_drivers_running();
+    return;
+  }
   std::vector<std::shared_ptr<ChildProcess>> processes;
+  std::vector<std::string> adopted;
   {
     std::lock_guard lock(mutex_);
     for (auto& [id, driver] : drivers_) {
+      if (driver->adopted && !driver->exited) adopted.push_back(id);
       if (!driver->process || !driver->process->running()) continue;
       driver->stopping = true;
-      for (int64_t session_id : driver->sessions) (void)set_state(session_id, SessionState::kShuttingDown);
+      for (int64_t session_id : driver->sessions) move_session(session_id, SessionState::kShuttingDown);
       if (channel_) (void)channel_->send(id, protocol::Shutdown{});
       processes.push_back(driver->process);
     }
   }
   // Wait without the lock: exit callbacks take it to record the final states.
   for (auto& process : processes) process->stop(settings_.stop_grace);
+  for (const auto& id : adopted) stop_adopted_driver(id);
   std::vector<std::unique_ptr<LiveDriver>> drivers;
   std::vector<std::unique_ptr<LiveSession>> sessions;
   {
@@ -186,21 +300,46 @@ void SessionManager::stop() {
     for (auto& [id, live] : live_) {
       if (auto record = store_.get_session(id); record && record->has_value() &&
                                                 !is_finished((*record)->state)) {
-        (*record)->state = SessionState::kDead;
-        (void)save_session(**record);
+        report_failed_write(set_state(id, SessionState::kDead), "end session " + std::to_string(id));
       }
       sessions.push_back(std::move(live));
     }
     live_.clear();
     for (auto& [id, driver] : drivers_) {
       std::filesystem::remove(driver->secret_file);
-      (void)store_.delete_driver(id);
+      report_failed_write(store_.delete_driver(id), "forget driver " + id);
       drivers.push_back(std::move(driver));
     }
     drivers_.clear();
   }
   processes.clear();
   sessions.clear();  // joins the supervisors, outside the lock
+  drivers.clear();
+  if (channel_) channel_->stop();
+}
+
+void SessionManager::leave_drivers_running() {
+  // Drivers, sessions and their records stay as they are: the next server process adopts them
+  // (recover()). Our children are released, not killed; the channel closes, and the agents say
+  // hello again until a server answers (or their idle timeout ends them).
+  std::vector<std::shared_ptr<ChildProcess>> processes;
+  std::vector<std::unique_ptr<LiveDriver>> drivers;
+  std::vector<std::unique_ptr<LiveSession>> sessions;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, driver] : drivers_) {
+      if (driver->process) processes.push_back(driver->process);
+      drivers.push_back(std::move(driver));
+    }
+    drivers_.clear();
+    for (auto& [id, live] : live_) sessions.push_back(std::move(live));
+    live_.clear();
+  }
+  // Outside the lock: release() joins the supervisor, which may wait for the lock in a callback.
+  for (auto& process : processes) process->release();
+  std::cerr << "[hearth] " << drivers.size() << " drivers left running for the next server\n";
+  processes.clear();
+  sessions.clear();
   drivers.clear();
   if (channel_) channel_->stop();
 }
@@ -220,8 +359,9 @@ SessionManager::LiveSession* SessionManager::live_session(int64_t session_id,
 SessionManager::LiveDriver* SessionManager::find_attachable(const std::string& share_level,
                                                             const std::optional<std::string>& user,
                                                             const DriverProfile& profile) {
-  auto usable = [](const LiveDriver& d) {
-    return !d.stopping && !d.exited &&
+  auto usable = [this](const LiveDriver& d) {
+    // An adopted driver counts once it is back; a silent one not until it speaks.
+    return !d.stopping && !d.exited && !d.silent && (!d.adopted || channel_->connected(d.record.id)) &&
            (d.record.state == DriverState::kStarting || d.record.state == DriverState::kReady);
   };
   if (share_level == "user") {
@@ -265,7 +405,7 @@ Result<SessionManager::LiveDriver*> SessionManager::launch_driver(
   driver->secret_file = settings_.data_dir / "secrets" / record.id;
   if (auto put = store_.put_driver(record); !put) return put.error();
   if (auto written = write_secret_file(driver->secret_file, secret); !written) {
-    (void)store_.delete_driver(record.id);
+    report_failed_write(store_.delete_driver(record.id), "forget driver " + record.id);
     return written.error();
   }
   DriverLaunch launch{std::move(app_name), record.id, channel_->endpoint(),
@@ -287,12 +427,12 @@ Result<SessionManager::LiveDriver*> SessionManager::launch_driver(
   auto process = ChildProcess::start(std::move(options));
   if (!process) {
     std::filesystem::remove(driver->secret_file);
-    (void)store_.delete_driver(record.id);
+    report_failed_write(store_.delete_driver(record.id), "forget driver " + record.id);
     return make_error("launch_failed", process.error().message);
   }
   driver->process = std::move(process).value();
   record.pid = driver->process->pid();
-  (void)store_.put_driver(record);
+  report_failed_write(store_.put_driver(record), "store driver " + record.id);
   LiveDriver* raw = driver.get();
   drivers_[driver_id] = std::move(driver);
   return raw;
@@ -479,6 +619,8 @@ DriverView SessionManager::view_of(const LiveDriver& driver) const {
     view.state = driver.record.state == DriverState::kError ? "error" : "dead";
   } else if (driver.stopping) {
     view.state = "stopping";
+  } else if (driver.silent || (driver.adopted && !channel_->connected(driver.record.id))) {
+    view.state = "recovering";
   } else if (driver.record.state == DriverState::kReady) {
     view.state = view.busy_sessions > 0 || view.running_jobs > 0 ? "busy" : "idle";
   } else {
@@ -538,7 +680,7 @@ Result<void> SessionManager::delete_driver(const std::string& driver_id) {
       gone = std::move(it->second);
       drivers_.erase(it);
     }
-    (void)store_.delete_driver(driver_id);
+    report_failed_write(store_.delete_driver(driver_id), "forget driver " + driver_id);
     refill_pool();
   }
   return Ok{};  // `gone` is released here, outside the lock
@@ -553,13 +695,53 @@ void SessionManager::stop_driver_process(const std::string& driver_id) {
     process = driver->process;
     if (process && process->running() && !driver->exited) {
       driver->stopping = true;
-      for (int64_t session_id : driver->sessions) (void)set_state(session_id, SessionState::kShuttingDown);
+      for (int64_t session_id : driver->sessions) move_session(session_id, SessionState::kShuttingDown);
       save_driver(*driver);
       (void)channel_->send(driver_id, protocol::Shutdown{});
     }
   }
   // Wait for the driver to stop by itself, without the lock (the exit callback needs it).
-  if (process) process->stop(settings_.stop_grace);
+  if (process) {
+    process->stop(settings_.stop_grace);
+    return;
+  }
+  stop_adopted_driver(driver_id);
+}
+
+void SessionManager::stop_adopted_driver(const std::string& driver_id) {
+  int64_t pid = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto* driver = find_driver(driver_id);
+    if (!driver || driver->exited || !driver->adopted) return;
+    pid = driver->record.pid;
+    driver->stopping = true;
+    for (int64_t session_id : driver->sessions) {
+      move_session(session_id, SessionState::kShuttingDown);
+    }
+    save_driver(*driver);
+    (void)channel_->send(driver_id, protocol::Shutdown{});  // not connected: it is killed below
+  }
+  // Not our child: no exit to wait for, so /proc is polled (bounded); the pid counts only while
+  // its command line still names this driver.
+  auto alive = [&] { return process_has_argument(static_cast<int>(pid), driver_id); };
+  auto wait_gone = [&](std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (alive() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // poll step of a bounded wait
+    }
+    return !alive();
+  };
+  std::string how = "stopped";
+  if (!wait_gone(settings_.stop_grace)) {
+    // spark-submit put the driver in a process group of its own (ChildProcess): end all of it.
+    const pid_t group = ::getpgid(static_cast<pid_t>(pid));
+    ::kill(group == static_cast<pid_t>(pid) ? -group : static_cast<pid_t>(pid), SIGKILL);
+    wait_gone(std::chrono::seconds(10));
+    how = "killed after " + std::to_string(settings_.stop_grace.count() / 1000) + " s";
+  }
+  std::lock_guard lock(mutex_);
+  if (auto* driver = find_driver(driver_id); driver && !driver->exited) driver_gone(*driver, how);
 }
 
 void SessionManager::touch(int64_t session_id, Touch what) {
@@ -642,7 +824,7 @@ std::vector<std::unique_ptr<SessionManager::LiveDriver>> SessionManager::take_ex
   std::vector<std::unique_ptr<LiveDriver>> gone;
   for (auto it = drivers_.begin(); it != drivers_.end();) {
     if (it->second->exited && it->second->sessions.empty()) {
-      (void)store_.delete_driver(it->first);
+      report_failed_write(store_.delete_driver(it->first), "forget driver " + it->first);
       gone.push_back(std::move(it->second));
       it = drivers_.erase(it);
     } else {
@@ -653,11 +835,20 @@ std::vector<std::unique_ptr<SessionManager::LiveDriver>> SessionManager::take_ex
 }
 
 void SessionManager::collect_garbage_loop() {
+  auto next_sweep = std::chrono::steady_clock::now() + settings_.gc_interval;
   for (;;) {
     std::vector<std::unique_ptr<LiveDriver>> gone;
     {
       std::unique_lock lock(mutex_);
-      gc_cv_.wait_for(lock, settings_.gc_interval, [this] { return stopped_; });
+      // Liveness is checked every heartbeat; the lifecycle rules every gc_interval.
+      gc_cv_.wait_for(lock, std::min(settings_.heartbeat, settings_.gc_interval), [this] { return stopped_; });
+      if (stopped_) return;
+    }
+    check_driver_liveness();
+    if (std::chrono::steady_clock::now() < next_sweep) continue;
+    next_sweep = std::chrono::steady_clock::now() + settings_.gc_interval;
+    {
+      std::lock_guard lock(mutex_);
       if (stopped_) return;
       gone = take_exited_drivers();
       refill_pool();
@@ -673,7 +864,9 @@ void SessionManager::collect_garbage_loop() {
     for (const auto& driver_id : unused_drivers()) {
       std::cerr << "[hearth] driver " << driver_id << " stopped: no session for "
                 << settings_.driver_unused_timeout.count() / 1000 << " s\n";
-      (void)delete_driver(driver_id);
+      if (auto deleted = delete_driver(driver_id); !deleted) {
+        std::cerr << "[hearth] cannot stop driver " << driver_id << ": " << deleted.error().message << "\n";
+      }
     }
   }
 }
@@ -716,7 +909,7 @@ Result<void> SessionManager::end_session(int64_t session_id, bool remove) {
       own_driver = live->own_driver;
       if (!own_driver && driver->sessions.count(session_id)) {
         // On a shared driver only the session closes; wait (bounded) for the driver to confirm.
-        if (!is_finished((*record)->state)) (void)set_state(session_id, SessionState::kShuttingDown);
+        if (!is_finished((*record)->state)) move_session(session_id, SessionState::kShuttingDown);
         if (live->open_sent) {
           (void)channel_->send(driver_id, protocol::CloseSession{session_id});
           closed_cv_.wait_for(lock, settings_.stop_grace, [&] {
@@ -761,8 +954,7 @@ Result<void> SessionManager::end_session(int64_t session_id, bool remove) {
       // The exit or close has marked it dead if it had a driver; a session without one (from an
       // earlier server process, or whose launch failed) is marked here.
       if (!is_finished((*record)->state) || (*record)->state == SessionState::kError) {
-        (*record)->state = SessionState::kDead;
-        if (auto put = save_session(**record); !put) return put.error();
+        if (auto moved = set_state(session_id, SessionState::kDead); !moved) return moved.error();
       }
       gone = take_exited_drivers();
       return Ok{};  // the live entry stays: its log remains readable
@@ -802,7 +994,7 @@ void SessionManager::end_session_on_driver(LiveSession& live, SessionState to, c
   if (!record || !record->has_value()) return;
   SessionState current = (*record)->state;
   if (is_finished(current) && current != SessionState::kError) return;
-  if (current != to) (void)set_state(live.session_id, to);
+  if (current != to) move_session(live.session_id, to);
 }
 
 Result<StatementRecord> SessionManager::submit_statement(int64_t session_id, std::string code,
@@ -855,11 +1047,11 @@ Result<StatementRecord> SessionManager::cancel_statement(int64_t session_id, int
   LiveSession* live = it == live_.end() ? nullptr : it->second.get();
   if (live) live->last_activity_ms = live->last_request_ms = now_ms();
   if (statement.state == StatementState::kWaiting) {
-    statement.state = StatementState::kCancelled;
+    report_illegal(advance(statement.state, StatementState::kCancelled), statement);
     statement.progress = 1.0;
     statement.completed_ms = now_ms();
   } else {
-    statement.state = StatementState::kCancelling;
+    report_illegal(advance(statement.state, StatementState::kCancelling), statement);
   }
   if (auto put = save_statement(statement); !put) return put.error();
   if (live) {
@@ -935,10 +1127,10 @@ Result<JobRecord> SessionManager::cancel_job(int64_t session_id, int64_t job_id)
   if (live) live->last_activity_ms = live->last_request_ms = now_ms();
   const bool handed_over = live && live->jobs_dispatched.count(job_id);
   if (!handed_over) {
-    job.state = JobState::kCancelled;
+    report_illegal(advance(job.state, JobState::kCancelled), job);
     job.completed_ms = now_ms();
   } else {
-    job.state = JobState::kCancelling;
+    report_illegal(advance(job.state, JobState::kCancelling), job);
   }
   if (auto put = save_job(job); !put) return put.error();
   if (live) {
@@ -985,15 +1177,14 @@ void SessionManager::handle_job_update(LiveSession& live, const protocol::JobUpd
   if (*to == JobState::kQueued) return;  // the driver accepted it; nothing new for clients
   if (job.state == JobState::kCancelling && *to == JobState::kRunning) {
     job.progress = update.progress;
-    (void)save_job(job);
+    report_failed_write(save_job(job), "store job " + std::to_string(job.id));
     return;
   }
-  if (auto allowed = check_transition(job.state, *to); !allowed) {
+  if (auto allowed = advance(job.state, *to); !allowed) {
     std::cerr << "[hearth] session " << live.session_id << " job " << job.id << ": "
               << allowed.error().message << "\n";
     return;
   }
-  job.state = *to;
   job.progress = update.progress;
   job.started_ms = update.started;
   job.completed_ms = update.completed;
@@ -1130,6 +1321,11 @@ Result<void> SessionManager::save_statement(const StatementRecord& statement) {
   return saved;
 }
 
+void SessionManager::move_session(int64_t session_id, SessionState to) {
+  report_failed_write(set_state(session_id, to),
+                      "move session " + std::to_string(session_id) + " to " + std::string(to_string(to)));
+}
+
 Result<void> SessionManager::set_state(int64_t session_id, SessionState to) {
   auto record = store_.get_session(session_id);
   if (!record) return record.error();
@@ -1148,18 +1344,24 @@ void SessionManager::settle_idle_or_busy(LiveSession& live) {
   if (!record || !record->has_value()) return;
   SessionState current = (*record)->state;
   if (current != SessionState::kIdle && current != SessionState::kBusy &&
-      current != SessionState::kStarting) {
+      current != SessionState::kStarting && current != SessionState::kRecovering) {
+    return;
+  }
+  // Recovering lasts while the driver is silent or not yet back.
+  if (const LiveDriver* driver = find_driver(live.driver_id);
+      current == SessionState::kRecovering && (!driver || driver->silent || !live.opened)) {
     return;
   }
   SessionState want = live.outstanding.empty() ? SessionState::kIdle : SessionState::kBusy;
   if (current == SessionState::kBusy && want == SessionState::kIdle) live.last_activity_ms = now_ms();
-  (void)set_state(live.session_id, want);
+  move_session(live.session_id, want);
 }
 
 void SessionManager::dispatch_waiting(LiveSession& live) {
+  const bool again = live.resend_all;
   // In id order, so the driver queues them in submission order.
   for (int64_t statement_id : live.outstanding) {
-    if (live.dispatched.count(statement_id)) continue;
+    if (!again && live.dispatched.count(statement_id)) continue;
     auto statement = store_.get_statement(live.session_id, statement_id);
     if (!statement || !statement->has_value()) continue;
     protocol::Execute execute{live.session_id, statement_id, (*statement)->kind, (*statement)->code};
@@ -1169,9 +1371,13 @@ void SessionManager::dispatch_waiting(LiveSession& live) {
       return;  // retried at the next dispatch (e.g. when the driver reconnects)
     }
     live.dispatched.insert(statement_id);
+    // A cancel asked for while the driver was away goes right behind the statement.
+    if ((*statement)->state == StatementState::kCancelling) {
+      (void)channel_->send(live.driver_id, protocol::CancelStatement{live.session_id, statement_id});
+    }
   }
   for (int64_t job_id : live.jobs_outstanding) {
-    if (live.jobs_dispatched.count(job_id)) continue;
+    if (!again && live.jobs_dispatched.count(job_id)) continue;
     auto job = store_.get_job(live.session_id, job_id);
     if (!job || !job->has_value()) continue;
     const JobRecord& j = **job;
@@ -1182,7 +1388,11 @@ void SessionManager::dispatch_waiting(LiveSession& live) {
       return;
     }
     live.jobs_dispatched.insert(job_id);
+    if (j.state == JobState::kCancelling) {
+      (void)channel_->send(live.driver_id, protocol::CancelJob{live.session_id, job_id});
+    }
   }
+  live.resend_all = false;
 }
 
 void SessionManager::fail_outstanding(LiveSession& live, const std::string& why, bool cancelled) {
@@ -1193,14 +1403,14 @@ void SessionManager::fail_outstanding(LiveSession& live, const std::string& why,
     StatementRecord& s = **statement;
     if (is_terminal(s.state)) continue;
     if (cancelled) {
-      s.state = StatementState::kCancelled;
+      report_illegal(advance(s.state, StatementState::kCancelled), s);
     } else {
-      s.state = StatementState::kAvailable;
+      report_illegal(advance(s.state, StatementState::kAvailable), s);
       s.output_json = error_output(statement_id, why);
     }
     s.progress = 1.0;
     s.completed_ms = now;
-    (void)save_statement(s);
+    report_failed_write(save_statement(s), "store statement " + std::to_string(s.id));
   }
   live.outstanding.clear();
   live.dispatched.clear();
@@ -1210,13 +1420,13 @@ void SessionManager::fail_outstanding(LiveSession& live, const std::string& why,
     JobRecord& j = **job;
     if (is_terminal(j.state)) continue;
     if (cancelled || j.state == JobState::kCancelling) {
-      j.state = JobState::kCancelled;
+      report_illegal(advance(j.state, JobState::kCancelled), j);
     } else {
-      j.state = JobState::kFailed;
+      report_illegal(advance(j.state, JobState::kFailed), j);
       j.error = why;
     }
     j.completed_ms = now;
-    (void)save_job(j);
+    report_failed_write(save_job(j), "store job " + std::to_string(j.id));
   }
   live.jobs_outstanding.clear();
   live.jobs_dispatched.clear();
@@ -1226,7 +1436,24 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
   std::lock_guard lock(mutex_);
   LiveDriver* driver = find_driver(driver_id);
   if (!driver || driver->exited) return;
+  if (driver->silent) {
+    // It speaks again: sessions that went `recovering` while it was silent settle once more.
+    driver->silent = false;
+    std::cerr << "[hearth] driver " << driver_id << " is back\n";
+    for (int64_t session_id : driver->sessions) {
+      if (auto* live = live_session(session_id, driver_id); live && live->opened) settle_idle_or_busy(*live);
+    }
+  }
 
+  if (auto* hello = std::get_if<protocol::Hello>(&message)) {
+    // Welcomed (again). An adopted driver tells its JVM's pid, which signals go to.
+    if (driver->adopted && hello->pid != driver->record.pid) {
+      driver->record.pid = hello->pid;
+      save_driver(*driver);
+    }
+    std::cerr << "[hearth] driver " << driver_id << " connected (pid " << hello->pid << ")\n";
+    return;
+  }
   if (auto* status = std::get_if<protocol::DriverStatus>(&message)) {
     if (status->state == "ready") {
       if (driver->record.state == DriverState::kStarting) {
@@ -1238,13 +1465,19 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
                   << ")\n";
       }
       for (int64_t session_id : driver->sessions) {
-        if (auto record = store_.get_session(session_id); record && record->has_value()) {
+        if (auto record = store_.get_session(session_id); record && record->has_value() &&
+            ((*record)->app_id != status->app_id || (*record)->spark_ui_url != status->spark_ui_url)) {
           (*record)->app_id = status->app_id;
           (*record)->spark_ui_url = status->spark_ui_url;
-          (void)save_session(**record);
+          report_failed_write(save_session(**record), "store session " + std::to_string(session_id));
         }
-        // A re-sent driver_state (after a reconnect) re-opens; the agent answers the state.
-        if (auto* live = live_session(session_id, driver_id)) open_session(*driver, *live);
+        // The agent re-sends driver_state after every welcome: (re-)open each session (it
+        // answers with the session's state) and hand its unfinished work over again, since
+        // frames of an earlier connection may be lost. The agent runs each id once.
+        if (auto* live = live_session(session_id, driver_id)) {
+          live->resend_all = true;
+          open_session(*driver, *live);
+        }
       }
     } else if (status->state == "error") {
       std::cerr << "[hearth] driver " << driver_id << " failed: " << status->message.value_or("") << "\n";
@@ -1252,7 +1485,7 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
         driver->record.state = DriverState::kError;
         save_driver(*driver);
       }
-      for (int64_t session_id : driver->sessions) (void)set_state(session_id, SessionState::kError);
+      for (int64_t session_id : driver->sessions) move_session(session_id, SessionState::kError);
     }
     return;
   }
@@ -1263,11 +1496,12 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
       if (!live->opened) {
         session_opened(*live);
       } else {
+        dispatch_waiting(*live);  // after a reconnect: resend_all
         settle_idle_or_busy(*live);
       }
     } else if (status->state == "error") {
       std::cerr << "[hearth] session " << live->session_id << ": " << status->message.value_or("") << "\n";
-      (void)set_state(live->session_id, SessionState::kError);
+      move_session(live->session_id, SessionState::kError);
     } else if (status->state == "dead") {
       live->closed = true;
       closed_cv_.notify_all();
@@ -1288,15 +1522,14 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
     // Progress of a statement being cancelled: keep "cancelling", take the progress.
     if (s.state == StatementState::kCancelling && *to == StatementState::kRunning) {
       s.progress = update->progress;
-      (void)save_statement(s);
+      report_failed_write(save_statement(s), "store statement " + std::to_string(s.id));
       return;
     }
-    if (auto allowed = check_transition(s.state, *to); !allowed) {
+    if (auto allowed = advance(s.state, *to); !allowed) {
       std::cerr << "[hearth] session " << session_id << " statement " << s.id << ": "
                 << allowed.error().message << "\n";
       return;
     }
-    s.state = *to;
     s.progress = update->progress;
     s.started_ms = update->started;
     s.completed_ms = update->completed;
@@ -1340,7 +1573,7 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
         // As a Livy session whose jars cannot be loaded: it fails to start.
         live->failed = true;
         std::cerr << "[hearth] session " << session_id << ": " << *added->error << "\n";
-        (void)set_state(session_id, SessionState::kError);
+        move_session(session_id, SessionState::kError);
         fail_outstanding(*live, "The session's artifacts could not be added: " + *added->error, false);
         return;
       }
@@ -1358,27 +1591,78 @@ void SessionManager::on_driver_exit(const std::string& driver_id, int wait_statu
   std::lock_guard lock(mutex_);
   LiveDriver* driver = find_driver(driver_id);
   if (!driver) return;
-  std::cerr << "[hearth] driver " << driver_id << " exited (" << describe_exit(wait_status) << ")\n";
-  driver->exited = true;
-  if (driver->record.state != DriverState::kError) driver->record.state = DriverState::kDead;
-  (void)store_.delete_driver(driver_id);
-  std::filesystem::remove(driver->secret_file);
-  for (const auto& dir : driver->leftover_artifacts) {
+  driver_gone(*driver, describe_exit(wait_status));
+}
+
+void SessionManager::driver_gone(LiveDriver& driver, const std::string& how) {
+  const std::string driver_id = driver.record.id;
+  std::cerr << "[hearth] driver " << driver_id << " exited (" << how << ")\n";
+  driver.exited = true;
+  if (driver.record.state != DriverState::kError) (void)advance(driver.record.state, DriverState::kDead);
+  report_failed_write(store_.delete_driver(driver_id), "forget driver " + driver_id);
+  std::filesystem::remove(driver.secret_file);
+  for (const auto& dir : driver.leftover_artifacts) {
     std::error_code ignored;
     std::filesystem::remove_all(dir, ignored);
   }
-  driver->leftover_artifacts.clear();
-  const std::string why = "The session's driver exited before it finished (" + describe_exit(wait_status) + ").";
-  for (int64_t session_id : driver->sessions) {
+  driver.leftover_artifacts.clear();
+  const std::string why = driver.lost_reason.empty()
+                              ? "The session's driver exited before it finished (" + how + ")."
+                              : driver.lost_reason;
+  for (int64_t session_id : driver.sessions) {
     auto it = live_.find(session_id);
     if (it != live_.end() && it->second->driver_id == driver_id) {
       // Work of a driver stopped on request is cancelled; a driver that died fails it.
-      end_session_on_driver(*it->second, SessionState::kDead, why, /*cancelled=*/driver->stopping);
+      end_session_on_driver(*it->second, SessionState::kDead, why, /*cancelled=*/driver.stopping);
     }
   }
-  driver->sessions.clear();
+  driver.sessions.clear();
   closed_cv_.notify_all();
   gc_cv_.notify_all();
+}
+
+void SessionManager::check_driver_liveness() {
+  std::lock_guard lock(mutex_);
+  if (stopped_ || !channel_) return;
+  const auto now = std::chrono::steady_clock::now();
+  const auto silent_after = kSilentHeartbeats * settings_.heartbeat;
+  for (auto& [id, d] : drivers_) {
+    LiveDriver& driver = *d;
+    if (driver.exited || driver.stopping) continue;
+    std::chrono::milliseconds silent{0};
+    if (auto heard = channel_->last_heard(id)) {
+      silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - *heard);
+    } else if (driver.adopted) {
+      silent = std::chrono::milliseconds(now_ms() - driver.adopted_ms);
+    } else {
+      continue;  // launched by us and not connected yet: its process is watched
+    }
+    if (silent < silent_after) continue;
+    if (!driver.silent) {
+      driver.silent = true;
+      std::cerr << "[hearth] driver " << id << " silent for " << silent.count() << " ms: its sessions are recovering\n";
+      for (int64_t session_id : driver.sessions) {
+        auto record = store_.get_session(session_id);
+        if (!record || !record->has_value()) continue;
+        SessionState state = (*record)->state;
+        if (state == SessionState::kIdle || state == SessionState::kBusy || state == SessionState::kStarting) {
+          move_session(session_id, SessionState::kRecovering);
+        }
+      }
+    }
+    if (silent < settings_.driver_lost_timeout) continue;
+    driver.lost_reason = "The session's driver was lost: nothing heard from it for " +
+                         std::to_string(silent.count() / 1000) + " s.";
+    std::cerr << "[hearth] driver " << id << " lost (silent " << silent.count() << " ms)\n";
+    if (driver.process) {
+      driver.process->kill();  // the exit callback ends its sessions with lost_reason
+    } else {
+      if (process_has_argument(static_cast<int>(driver.record.pid), id)) {
+        ::kill(static_cast<pid_t>(driver.record.pid), SIGKILL);
+      }
+      driver_gone(driver, "lost");
+    }
+  }
 }
 
 }  // namespace hearth::session

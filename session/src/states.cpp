@@ -52,10 +52,12 @@ using S = SessionState;
 // killed is reachable from every state where a Spark application exists.
 constexpr auto kSessionTransitions = make_table<SessionState, kSessionStateCount>({
     {S::kNotStarted, {S::kStarting, S::kShuttingDown, S::kDead, S::kError}},
-    {S::kStarting, {S::kIdle, S::kBusy, S::kError, S::kShuttingDown, S::kDead, S::kKilled}},
+    {S::kStarting, {S::kIdle, S::kBusy, S::kRecovering, S::kError, S::kShuttingDown, S::kDead, S::kKilled}},
+    // recovering: the server restarted, or the driver fell silent; back to idle/busy when the
+    // driver reconnects, dead when it does not come back in time.
     {S::kRecovering, {S::kIdle, S::kBusy, S::kError, S::kShuttingDown, S::kDead, S::kKilled}},
-    {S::kIdle, {S::kBusy, S::kError, S::kShuttingDown, S::kDead, S::kKilled}},
-    {S::kBusy, {S::kIdle, S::kError, S::kShuttingDown, S::kDead, S::kKilled}},
+    {S::kIdle, {S::kBusy, S::kRecovering, S::kError, S::kShuttingDown, S::kDead, S::kKilled}},
+    {S::kBusy, {S::kIdle, S::kRecovering, S::kError, S::kShuttingDown, S::kDead, S::kKilled}},
     {S::kError, {S::kShuttingDown, S::kDead, S::kKilled}},
     {S::kShuttingDown, {S::kDead, S::kKilled}},
     // kRunning, kDead, kKilled, kSuccess: no moves.

@@ -6,7 +6,7 @@ import uuid
 
 import psutil
 
-from hearth_harness import (HearthServer, command_line, driver_processes, ok_text, process_name,
+from hearth_harness import (HearthServer, Redis, command_line, driver_processes, ok_text, process_name,
                             process_state, scoped_session, wait_until)
 
 FAST_CONF = {"spark.ui.enabled": "false"}
@@ -77,7 +77,7 @@ def test_a_server_killed_while_its_driver_runs_starts_again_on_the_same_ports(re
 
     port = server.url.rsplit(":", 1)[1]
     client_port = server.client_address.rsplit(":", 1)[1]
-    restarted = HearthServer(redis_server.url, "--port", port, "--client-port", client_port)
+    restarted = HearthServer(redis.url, "--port", port, "--client-port", client_port)
     try:
         assert restarted.url == server.url
         assert restarted.client_address == server.client_address
@@ -88,5 +88,6 @@ def test_a_server_killed_while_its_driver_runs_starts_again_on_the_same_ports(re
         assert restarted.delete(f"/sessions/{sid}").status_code == 200
     finally:
         assert restarted.stop() == 0, restarted.output()
+        redis.stop()
     gone, alive = psutil.wait_procs(processes, timeout=90)
     assert not alive, f"still running: {[(p.pid, process_name(p)) for p in alive]}"

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
-from hearth_harness import HearthServer, command_line, driver_processes, process_name, scoped_session, wait_until
+from hearth_harness import HearthServer, Redis, command_line, driver_processes, process_name, scoped_session, wait_until
 
 FAST_CONF = {"spark.ui.enabled": "false"}
 
@@ -53,8 +53,10 @@ def test_a_driver_killed_mid_statement_ends_the_session_and_the_statement(hearth
         assert r.status_code == 400 and r.json() == {"msg": "requirement failed: Session isn't active."}
 
 
-def test_a_driver_exits_by_itself_when_its_server_is_gone_and_redis_keeps_the_record(redis_server):
-    server = HearthServer(redis_server.url, "--driver-idle-timeout", "5s", "--heartbeat-interval", "500ms")
+def test_a_driver_exits_by_itself_when_its_server_is_gone_and_redis_keeps_the_record():
+    # A Redis of its own: the restarted server below takes over whatever its Redis holds.
+    redis = Redis()
+    server = HearthServer(redis.url, "--driver-idle-timeout", "5s", "--heartbeat-interval", "500ms")
     name = f"e2e-orphan-{uuid.uuid4().hex[:8]}"
     try:
         r = server.post("/sessions", json={"kind": "pyspark", "name": name, "conf": FAST_CONF})
@@ -73,9 +75,9 @@ def test_a_driver_exits_by_itself_when_its_server_is_gone_and_redis_keeps_the_re
     gone, alive = psutil.wait_procs(processes, timeout=90)
     assert not alive, f"still running: {[(p.pid, process_name(p)) for p in alive]}"
 
-    # A new server on the same Redis still knows the session and its finished statement. Without
-    # recovery (a later issue) the session whose driver it does not own is reported dead.
-    restarted = HearthServer(redis_server.url)
+    # A new server on the same Redis still knows the session and its finished statement; the
+    # session's driver is gone, so it is dead.
+    restarted = HearthServer(redis.url)
     try:
         assert restarted.get(f"/sessions/{sid}/state").json() == {"id": sid, "state": "dead"}
         kept = restarted.get(f"/sessions/{sid}/statements/{st['id']}").json()
@@ -83,3 +85,4 @@ def test_a_driver_exits_by_itself_when_its_server_is_gone_and_redis_keeps_the_re
         assert restarted.delete(f"/sessions/{sid}").status_code == 200
     finally:
         assert restarted.stop() == 0, restarted.output()
+        redis.stop()

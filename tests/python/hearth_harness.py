@@ -110,12 +110,19 @@ def run_server_until_exit(redis_url, *extra_args, timeout=30):
 class HearthServer:
     """A hearth-server process on a free port, with its output collected for diagnostics."""
 
-    def __init__(self, redis_url, *extra_args):
+    def __init__(self, redis_url, *extra_args, keep_drivers=False, data_dir=None, shared_dir=None):
+        """keep_drivers: leave drivers running at SIGTERM (the server's default, for restart
+        tests); otherwise the suite's servers stop their drivers, so none outlives its suite.
+        data_dir/shared_dir: take over another server's directories (a restart)."""
         require_server_binary()
-        self.data_dir = tempfile.mkdtemp(prefix="hearth-test-data-")
+        # stop() removes the directories unless this is set (a restart on them follows).
+        self.keep_dirs = False
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="hearth-test-data-")
         # Files tests hand to add-jar/add-pyfile/add-file by file: URI must live here.
-        self.shared_dir = tempfile.mkdtemp(prefix="hearth-test-shared-")
-        args = server_command(redis_url, self.data_dir, self.shared_dir, *extra_args)
+        self.shared_dir = shared_dir or tempfile.mkdtemp(prefix="hearth-test-shared-")
+        args = server_command(redis_url, self.data_dir, self.shared_dir,
+                              "--stop-drivers-on-shutdown", "false" if keep_drivers else "true",
+                              *extra_args)
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = []
         self._port = None
@@ -159,9 +166,25 @@ class HearthServer:
         else:
             code = self.proc.returncode
         self._reader.join(timeout=10)
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-        shutil.rmtree(self.shared_dir, ignore_errors=True)
+        if not self.keep_dirs:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            shutil.rmtree(self.shared_dir, ignore_errors=True)
         return code
+
+    def kill(self):
+        """SIGKILL, as a crash: nothing is stopped or cleaned up; the directories stay."""
+        self.keep_dirs = True
+        self.proc.kill()
+        self.proc.wait()
+        self._reader.join(timeout=10)
+
+    @property
+    def port(self):
+        return self._port
+
+    @property
+    def pid(self):
+        return self.proc.pid
 
     # REST helpers: thin wrappers that keep tests readable.
     def get(self, path, **kw):

@@ -32,6 +32,8 @@ const std::set<std::pair<S, S>> kSessionMoves = {
     {S::kStarting, S::kIdle},         {S::kStarting, S::kBusy},
     {S::kStarting, S::kError},        {S::kStarting, S::kShuttingDown},
     {S::kStarting, S::kDead},         {S::kStarting, S::kKilled},
+    {S::kStarting, S::kRecovering},   {S::kIdle, S::kRecovering},
+    {S::kBusy, S::kRecovering},
     {S::kRecovering, S::kIdle},       {S::kRecovering, S::kBusy},
     {S::kRecovering, S::kError},      {S::kRecovering, S::kShuttingDown},
     {S::kRecovering, S::kDead},       {S::kRecovering, S::kKilled},
@@ -246,6 +248,22 @@ TEST(JobStateTest, NamesTableAndTerminal) {
     }
   }
   EXPECT_EQ(illegal, 6 * 5 - static_cast<int>(kJobMoves.size()));
+}
+
+TEST(AdvanceTest, ALegalMoveChangesTheStateAnIllegalOneLeavesIt) {
+  StatementState state = StatementState::kRunning;
+  ASSERT_TRUE(advance(state, StatementState::kAvailable).ok());
+  EXPECT_EQ(state, StatementState::kAvailable);
+  auto refused = advance(state, StatementState::kRunning);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, "illegal_transition");
+  EXPECT_EQ(state, StatementState::kAvailable);
+
+  SessionState session = SessionState::kIdle;
+  ASSERT_TRUE(advance(session, SessionState::kRecovering).ok());
+  ASSERT_TRUE(advance(session, SessionState::kBusy).ok());
+  EXPECT_FALSE(advance(session, SessionState::kStarting).ok());
+  EXPECT_EQ(session, SessionState::kBusy);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -25,6 +27,11 @@ namespace hearth::session {
 //
 // Lifecycle hazard: the destructor kills the group and joins the supervising thread, so a
 // ChildProcess must never be destroyed from inside its own exit callback.
+// True while process `pid` lives (not a zombie) and has `argument` among its command-line
+// arguments: how the server recognises a driver JVM it did not start itself (a pid alone may
+// have been reused).
+bool process_has_argument(int pid, std::string_view argument);
+
 class ChildProcess {
  public:
   struct Options {
@@ -59,6 +66,11 @@ class ChildProcess {
   void stop(std::chrono::milliseconds grace);
   // The last lines the child printed (oldest first).
   std::vector<std::string> log_lines() const;
+  // Stops supervising and leaves the child running: no signal now or in the destructor, no exit
+  // callback, no reap (the child becomes init's once this process exits). For drivers a planned
+  // server restart keeps. Blocks until the supervising thread has stopped (one poll period).
+  // Must not be called from the exit callback.
+  void release();
 
  private:
   ChildProcess(int pid, int output_fd, Options options);
@@ -75,6 +87,7 @@ class ChildProcess {
   mutable std::condition_variable exited_cv_;
   std::optional<int> wait_status_;
   bool exit_handled_ = false;  // the exit callback has returned
+  std::atomic<bool> released_{false};
   std::deque<std::string> lines_;
   std::string partial_line_;
   std::thread supervisor_;

@@ -50,6 +50,9 @@ class DriverChannel {
   Result<void> send(const std::string& driver_id, protocol::Message message);
   // True when a welcomed peer with that id exists.
   bool connected(const std::string& driver_id) const;
+  // When a frame (any, heartbeats included) of that driver last arrived since it was first
+  // welcomed by this channel; nullopt if it never was. Thread-safe.
+  std::optional<std::chrono::steady_clock::time_point> last_heard(const std::string& driver_id) const;
   // Stops and joins the channel thread. Idempotent.
   void stop();
 

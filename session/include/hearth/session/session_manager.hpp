@@ -48,6 +48,12 @@ struct SessionManagerSettings {
   std::vector<std::string> pool_users;
   // A shared driver with no session for this long is stopped (0 = never). Pooled drivers stay.
   std::chrono::milliseconds driver_unused_timeout{600'000};
+  // A driver silent for three heartbeats puts its sessions in `recovering`; silent this long (or,
+  // adopted at start-up, not back this long) it is lost: its sessions end dead with the reason.
+  std::chrono::milliseconds driver_lost_timeout{60'000};
+  // stop(): false (the default) leaves drivers running for the next server process to adopt, so
+  // a restart or an upgrade ends nobody's session; true shuts every driver down.
+  bool stop_drivers_on_shutdown = false;
 };
 
 // Owns the life of sessions and drivers. A session with share level "session" gets a driver of
@@ -90,10 +96,15 @@ class SessionManager : private DriverChannel::Listener {
   Result<int64_t> append_event(int64_t session_id, std::string_view kind, std::string_view body_json);
   Result<EventLog> events_since(int64_t session_id, int64_t since);
 
-  // Marks sessions left active by an earlier server process as dead (their drivers are not
-  // ours), then starts the driver channel. Throws std::runtime_error when the channel cannot bind.
+  // Recovers what an earlier server process left (recovery.hpp): drivers on record are adopted
+  // and their sessions become `recovering` until the driver reconnects (then they go on, their
+  // unfinished work handed over again, run once by the agent) or is declared lost; active
+  // sessions without a driver end dead. Then starts the driver channel. Throws
+  // std::runtime_error when the store cannot be read or the channel cannot bind.
   void start();
-  // Shuts every driver down (bounded by stop_grace, then killed) and marks their sessions dead.
+  // With stop_drivers_on_shutdown: shuts every driver down (bounded by stop_grace, then killed)
+  // and marks their sessions dead. Without: leaves drivers and sessions as they are, for the
+  // next server process.
   void stop();
 
   std::string driver_endpoint() const;
@@ -173,6 +184,14 @@ class SessionManager : private DriverChannel::Listener {
     std::set<int64_t> sessions;  // sessions attached now
     bool stopping = false;       // shutdown sent; nothing more attaches
     bool exited = false;
+    // Taken over at start-up from an earlier server process: no ChildProcess (process is null),
+    // the JVM's pid is record.pid. Until it reconnects it counts as silent since adopted_ms.
+    bool adopted = false;
+    int64_t adopted_ms = 0;
+    // Silent for kSilentHeartbeats heartbeats: its sessions show `recovering` until it speaks.
+    bool silent = false;
+    // Set when the server gives up on a silent driver, for the sessions' reason.
+    std::string lost_reason;
     // Upload directories of sessions deleted while the driver ran: Spark keeps serving what they
     // added, so they go when the driver exits.
     std::vector<std::filesystem::path> leftover_artifacts;
@@ -197,12 +216,29 @@ class SessionManager : private DriverChannel::Listener {
     std::set<int64_t> outstanding;      // statement ids not yet available/cancelled
     std::set<int64_t> jobs_dispatched;  // job ids sent to the driver
     std::set<int64_t> jobs_outstanding; // job ids not yet finished
+    // Hand every outstanding statement and job over again at the next dispatch, dispatched ones
+    // too: set when the driver (re)connects, since frames of the old connection may be lost. The
+    // agent runs each id once and answers a repeat with what it knows.
+    bool resend_all = false;
     int64_t last_activity_ms = 0;       // see touch()
     int64_t last_request_ms = 0;
   };
 
   void on_driver_message(const std::string& driver_id, protocol::Message message) override;
   void on_driver_exit(const std::string& driver_id, int wait_status);
+  // The driver is gone (`how`: "exit code 1", "lost: …"): its sessions end, its record goes.
+  // Expects mutex_ held.
+  void driver_gone(LiveDriver& driver, const std::string& how);
+  // Applies plan_recovery's plan. Called by start() before the channel runs.
+  void recover();
+  // Binds the driver channel (the predecessor's endpoint when the port is 0 and it is free) and
+  // stores the endpoint. Throws when it cannot.
+  void start_driver_channel();
+  // stop() without stop_drivers_on_shutdown.
+  void leave_drivers_running();
+  // Drivers silent too long: sessions to `recovering` after three heartbeats, the driver lost
+  // after driver_lost_timeout. Takes the lock.
+  void check_driver_liveness();
 
   // The helpers below expect mutex_ to be held.
   LiveSession* live_session(int64_t session_id, const std::string& driver_id);
@@ -220,7 +256,10 @@ class SessionManager : private DriverChannel::Listener {
   void open_session(LiveDriver& driver, LiveSession& live);
   void session_opened(LiveSession& live);
   DriverView view_of(const LiveDriver& driver) const;
+  // The one way a session's state changes: checked against the transition table, then stored.
   Result<void> set_state(int64_t session_id, SessionState to);
+  // set_state where no caller waits for the answer: a failure is logged.
+  void move_session(int64_t session_id, SessionState to);
   void save_driver(LiveDriver& driver);
   void dispatch_waiting(LiveSession& live);
   void settle_idle_or_busy(LiveSession& live);
@@ -239,7 +278,9 @@ class SessionManager : private DriverChannel::Listener {
   void handle_job_update(LiveSession& live, const protocol::JobUpdate& update);
   Result<void> end_session(int64_t session_id, bool remove);
   // Stops a driver process: shutdown, wait (without the lock), kill after stop_grace. Blocks.
+  // An adopted driver (not our child) is watched through /proc and signalled by pid.
   void stop_driver_process(const std::string& driver_id);
+  void stop_adopted_driver(const std::string& driver_id);
   void collect_garbage_loop();
   // The sessions the lifecycle rules say must go now, with the reason. Takes the lock.
   std::vector<std::pair<int64_t, std::string>> expired_sessions();

@@ -101,4 +101,13 @@ Result<void> check_transition(JobState from, JobState to);
 // No further move: succeeded, failed, cancelled.
 bool is_terminal(JobState state);
 
+// The one way code changes a state it holds: `state` becomes `to` if the table allows the move
+// (check_transition), else it is left as it is and the illegal_transition error returned.
+template <typename State>
+Result<void> advance(State& state, State to) {
+  if (auto allowed = check_transition(state, to); !allowed) return allowed;
+  state = to;
+  return Ok{};
+}
+
 }  // namespace hearth::session
