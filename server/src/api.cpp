@@ -93,6 +93,7 @@ int Api::status_for(const std::string& code) {
   if (code == "too_large") return 413;
   if (code == "not_implemented") return 501;
   if (code == "store_unavailable") return 503;
+  if (code == "driver_timeout") return 504;  // the driver (the upstream) did not answer in time
   return 500;
 }
 

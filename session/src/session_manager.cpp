@@ -1218,7 +1218,11 @@ Result<std::vector<std::string>> SessionManager::complete(int64_t session_id, st
                           [&] { return completions_[request_id].has_value(); });
   auto answer = std::move(completions_[request_id]);
   completions_.erase(request_id);
-  return answer.value_or(std::vector<std::string>{});
+  if (!answer) {
+    return make_error("driver_timeout", "the session's driver did not answer the completion request within " +
+                                            std::to_string(settings_.completion_timeout.count()) + " ms");
+  }
+  return std::move(*answer);
 }
 
 Result<std::string> SessionManager::store_upload(int64_t session_id, std::string_view filename,

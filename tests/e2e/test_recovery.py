@@ -183,6 +183,9 @@ def test_a_killed_server_loses_nothing_and_runs_nothing_twice(redis, tmp_path):
         for (sid, statement_id), value in list(expected.items())[:1]:
             st = server.post(f"/sessions/{sid}/statements", json={"code": "_tally.closed"}).json()
             assert ok_text(final_statement(server, sid, st["id"])) == "True"
+    except BaseException:
+        print("--- server output ---\n" + server.output())
+        raise
     finally:
         for sid in sessions:
             server.delete(f"/sessions/{sid}")
@@ -209,6 +212,9 @@ def test_sigterm_keeps_the_drivers_and_a_new_server_takes_them_over(redis):
         wait_idle(server, sid, timeout=60)
         st = server.post(f"/sessions/{sid}/statements", json={"code": "x + 1"}).json()
         assert ok_text(final_statement(server, sid, st["id"])) == "42"
+    except BaseException:
+        print("--- server output ---\n" + server.output())
+        raise
     finally:
         server.delete(f"/sessions/{sid}")
         server.stop()

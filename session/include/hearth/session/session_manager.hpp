@@ -66,6 +66,7 @@ struct SessionManagerSettings {
 //
 // Expected failures use these Error codes: "not_found" (no such session, statement, job or
 // driver), "session_not_active" (the session is shutting down or finished), "bad_request",
+// "driver_timeout" (the driver did not answer a request in time),
 // plus the store's "store_unavailable" / "store_error" / "corrupt_record".
 class SessionManager : private DriverChannel::Listener {
  public:
@@ -161,7 +162,7 @@ class SessionManager : private DriverChannel::Listener {
   Result<StatementRecord> cancel_statement(int64_t session_id, int64_t statement_id);
   // Completion candidates from the session's interpreter of `kind`. Blocks up to
   // settings.completion_timeout for the driver's answer; empty when the session has no running
-  // driver or the driver does not answer in time.
+  // driver; "driver_timeout" when the driver does not answer in time.
   Result<std::vector<std::string>> complete(int64_t session_id, std::string kind, std::string code,
                                             int64_t cursor);
 
