@@ -1,15 +1,18 @@
 // hearth-fake-driver-for-benchmarks: a BENCHMARK TOOL. It runs NO SPARK and no user code.
 //
-// It speaks the driver channel (protocol/PROTOCOL.md, first part, version 2) as the Hearth agent
+// It speaks the driver channel (protocol/PROTOCOL.md, first part, version 3) as the Hearth agent
 // does, so that bench/capacity.py can measure hearth-server itself with a thousand sessions on a
 // small machine: hello (v 1) with the secret read from --secret-file (the file is then deleted),
-// driver_state ready after each welcome, heartbeats every heartbeat_ms, hello again after three
-// silent heartbeat intervals or an error not_authenticated, exit after --idle-timeout of
-// silence. Every request is answered at once, in the order and shape the agent uses:
+// driver_state ready (with the sessions it holds) after each welcome, heartbeats every
+// heartbeat_ms, hello again after three silent heartbeat intervals or an error not_authenticated,
+// exit after --idle-timeout of silence. Every request is answered at once, in the order and shape
+// the agent uses:
 //   open_session      session_state idle
 //   execute           session_state busy, statement_update running, statement_update available
 //                     (output ok, text/plain = the statement's code, echoed), session_state idle;
-//                     an execute for a statement id the session already ran is ignored
+//                     an execute for a statement id the session already ran (a re-send after a
+//                     reconnect) is not run again: its final update is sent again (the output is
+//                     the code, so it needs nothing kept; the times are new)
 //   cancel_statement  ignored (every statement has already finished)
 //   close_session     session_state dead (error unknown_session for an unknown session)
 //   shutdown          session_state dead for each session, driver_state stopping, exit 0
@@ -164,6 +167,13 @@ class FakeDriverForBenchmarks {
     last_hello_ = Clock::now();
   }
 
+  // driver_state's sessions: the ids of the open sessions, in order.
+  std::vector<int64_t> held_sessions() const {
+    std::vector<int64_t> ids;
+    for (const auto& [session_id, last] : last_statement_) ids.push_back(session_id);
+    return ids;
+  }
+
   void unknown_session(int64_t session_id) {
     send(protocol::ErrorReply{"unknown_session", "no session " + std::to_string(session_id) + " on this driver"});
   }
@@ -174,17 +184,21 @@ class FakeDriverForBenchmarks {
       unknown_session(execute.session_id);
       return;
     }
-    if (it->second && execute.statement_id <= *it->second) return;  // a re-send: never run twice
-    it->second = execute.statement_id;
+    // A re-send (statements run in order, so "already ran" is "not above the last one"): answered
+    // with its final update, never run twice.
+    const bool ran = it->second && execute.statement_id <= *it->second;
+    if (!ran) it->second = execute.statement_id;
     const int64_t started = epoch_ms();
-    send(protocol::SessionStatus{execute.session_id, "busy", std::nullopt});
-    send(protocol::StatementUpdate{execute.session_id, execute.statement_id, "running", 0.0, started, 0,
-                                   std::nullopt});
+    if (!ran) {
+      send(protocol::SessionStatus{execute.session_id, "busy", std::nullopt});
+      send(protocol::StatementUpdate{execute.session_id, execute.statement_id, "running", 0.0, started, 0,
+                                     std::nullopt});
+    }
     std::string output = "{\"status\":\"ok\",\"execution_count\":" + std::to_string(execute.statement_id) +
                          ",\"data\":{\"text/plain\":" + json_string(execute.code) + "}}";
     send(protocol::StatementUpdate{execute.session_id, execute.statement_id, "available", 1.0, started,
                                    epoch_ms(), std::move(output)});
-    send(protocol::SessionStatus{execute.session_id, "idle", std::nullopt});
+    if (!ran) send(protocol::SessionStatus{execute.session_id, "idle", std::nullopt});
   }
 
   // Handles one frame; an exit code when the process must end.
@@ -198,7 +212,8 @@ class FakeDriverForBenchmarks {
     if (auto* welcome = std::get_if<protocol::Welcome>(&message)) {
       heartbeat_ = std::max(milliseconds(10), milliseconds(welcome->heartbeat_ms));
       welcomed_ = true;
-      send(protocol::DriverStatus{"ready", "fake-app-" + args_.driver_id, std::nullopt, std::nullopt});
+      send(protocol::DriverStatus{"ready", "fake-app-" + args_.driver_id, std::nullopt, std::nullopt,
+                                  held_sessions()});
     } else if (auto* reject = std::get_if<protocol::Reject>(&message)) {
       std::cerr << "fake driver (benchmark): rejected: " << reject->reason << "\n";
       return kExitRejected;
@@ -222,7 +237,7 @@ class FakeDriverForBenchmarks {
       for (const auto& [session_id, last] : last_statement_) {
         send(protocol::SessionStatus{session_id, "dead", std::nullopt});
       }
-      send(protocol::DriverStatus{"stopping", std::nullopt, std::nullopt, std::nullopt});
+      send(protocol::DriverStatus{"stopping", std::nullopt, std::nullopt, std::nullopt, {}});
       return kExitShutdown;
     } else if (auto* complete = std::get_if<protocol::Complete>(&message)) {
       send(protocol::Completion{complete->session_id, complete->request_id, {}});

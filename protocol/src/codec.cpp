@@ -66,12 +66,13 @@ Result<Message> decode_heartbeat(std::string_view type, const Body& body) {
 }
 
 Result<Message> decode_driver_state(std::string_view type, const Body& body) {
-  BodyReader reader(type, body, {"state", "app_id", "spark_ui_url", "message"});
+  BodyReader reader(type, body, {"state", "app_id", "spark_ui_url", "message", "sessions"});
   DriverStatus m;
   reader.read_state("state", m.state, {"ready", "stopping", "error"});
   reader.read_optional_string("app_id", m.app_id);
   reader.read_optional_string("spark_ui_url", m.spark_ui_url);
   reader.read_optional_string("message", m.message);
+  reader.read_integer_array("sessions", m.sessions);
   return reader.finish<Message>(std::move(m));
 }
 
@@ -293,10 +294,7 @@ class BodyWriter {
   void operator()(const Hello& m) {
     string("driver_id", m.driver_id);
     string("secret", m.secret);
-    key("versions");
-    writer_.StartArray();
-    for (const int64_t version : m.versions) writer_.Int64(version);
-    writer_.EndArray();
+    integer_array("versions", m.versions);
     integer("pid", m.pid);
     string("spark_version", m.spark_version);
   }
@@ -311,6 +309,7 @@ class BodyWriter {
     optional_string("app_id", m.app_id);
     optional_string("spark_ui_url", m.spark_ui_url);
     optional_string("message", m.message);
+    integer_array("sessions", m.sessions);
   }
   void operator()(const OpenSession& m) {
     integer("session_id", m.session_id);
@@ -400,6 +399,12 @@ class BodyWriter {
   }
 
  private:
+  void integer_array(std::string_view name, const std::vector<int64_t>& values) {
+    key(name);
+    writer_.StartArray();
+    for (const int64_t value : values) writer_.Int64(value);
+    writer_.EndArray();
+  }
   void string_array(std::string_view name, const std::vector<std::string>& values) {
     key(name);
     writer_.StartArray();

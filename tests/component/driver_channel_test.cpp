@@ -153,25 +153,25 @@ TEST_F(DriverChannelTest, UnknownDriverAndUnsupportedVersionAreRejected) {
   EXPECT_TRUE(std::holds_alternative<protocol::Reject>(future.receive()));
   EXPECT_FALSE(channel_->connected("driver-a"));
 
-  // An agent of version 1 (before the job API) is refused too: the server speaks only 2.
+  // An agent of version 2 (before resynchronisation) is refused too: the server speaks only 3.
   FakeDriverPeer old(context_, channel_->endpoint());
-  h.versions = {1};
+  h.versions = {1, 2};
   old.send(h);
   auto reject = old.receive();
   ASSERT_TRUE(std::holds_alternative<protocol::Reject>(reject));
-  EXPECT_NE(std::get<protocol::Reject>(reject).reason.find("server speaks 2"), std::string::npos);
+  EXPECT_NE(std::get<protocol::Reject>(reject).reason.find("server speaks 3"), std::string::npos);
   EXPECT_FALSE(channel_->connected("driver-a"));
 }
 
 TEST_F(DriverChannelTest, UndecodableFramesAreDroppedAndTheChannelKeepsWorking) {
   FakeDriverPeer peer(context_, channel_->endpoint());
   peer.send_raw("this is not json");
-  peer.send_raw(R"({"v":2,"type":"teleport","body":{}})");
+  peer.send_raw(R"({"v":3,"type":"teleport","body":{}})");
   peer.send_raw(R"({"v":1,"type":"heartbeat","body":{}})");  // only hello and reject use v 1
   peer.send_raw(std::string("\xff\xfe\x00garbage", 10));
   peer.send(hello("driver-a", "secret-a"));
   EXPECT_TRUE(std::holds_alternative<protocol::Welcome>(peer.receive()));
-  peer.send_raw(R"({"v":2,"type":"session_state","body":{"session_id":"x","state":"idle"}})");
+  peer.send_raw(R"({"v":3,"type":"session_state","body":{"session_id":"x","state":"idle"}})");
   peer.send_raw(R"({"v":1,"type":"session_state","body":{"session_id":1,"state":"idle"}})");
   peer.send(protocol::SessionStatus{1, "busy", std::nullopt});
   auto received = listener_.wait_for(2);

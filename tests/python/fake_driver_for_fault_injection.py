@@ -1,9 +1,13 @@
 """A scripted stand-in for the Hearth driver agent, FOR FAULT INJECTION AND PROTOCOL TESTS ONLY.
 
-It speaks the driver channel (protocol/PROTOCOL.md, first part, version 2) exactly as the agent
+It speaks the driver channel (protocol/PROTOCOL.md, first part, version 3) exactly as the agent
 does: hello (v 1) with the secret it reads from --secret-file and then deletes, driver_state
-ready after welcome, heartbeats, open_session / close_session / shutdown / cancel_statement /
-add_artifact / complete answered as the agent answers them. It runs no Spark and no Python code:
+ready (listing the sessions it holds) after every welcome, heartbeats, open_session /
+close_session / shutdown / cancel_statement / add_artifact / complete answered as the agent
+answers them, and a re-sent execute or start_job (the server's resynchronisation after a
+restart) answered as the agent answers it: ignored while queued, "running" while running, the
+final update again once finished (the last RETAINED_PER_SESSION per session; an older one with a
+ResultLost error, a job with failed). It runs no Spark and no Python code:
 a statement's code is a one-line script (see run_script) that decides what the driver reports,
 so a test can make a driver produce many events, huge outputs, log lines, errors or a statement
 that runs until the test lets it finish.
@@ -41,10 +45,11 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections import deque
+from collections import OrderedDict, deque
 
-DRIVER_VERSION = 2
+DRIVER_VERSION = 3
 HELLO_VERSION = 1
+RETAINED_PER_SESSION = 1000  # final updates kept for re-sent requests, as the agent (no byte bound)
 COMMANDS = ("echo", "big", "progress", "wait", "fail", "lines")
 
 
@@ -118,6 +123,7 @@ class _Statement:
         self.code = code
         self.cancel = threading.Event()
         self.started = 0
+        self.progress = 0.0
 
 
 class _Session:
@@ -129,6 +135,7 @@ class _Session:
         self.lock = threading.Lock()
         self.queued = deque()
         self.known_ids = set()
+        self.final_updates = OrderedDict()  # statement id -> body of its final update, oldest first
         self.running = None
         self.closing = False
         self.work = threading.Condition(self.lock)
@@ -137,18 +144,38 @@ class _Session:
 
     def execute(self, statement_id, code):
         with self.lock:
-            if statement_id in self.known_ids or self.closing:
-                return  # re-sent after a reconnect: never run twice
+            if self.closing:
+                return
+            if statement_id in self.known_ids:
+                self._answer_duplicate(statement_id)  # re-sent after a reconnect: never run twice
+                return
             self.known_ids.add(statement_id)
             self.queued.append(_Statement(statement_id, code))
             self.work.notify()
+
+    def _answer_duplicate(self, statement_id):
+        """A re-sent execute, answered as the agent does. Called with the lock held."""
+        if any(statement.id == statement_id for statement in self.queued):
+            return
+        if self.running is not None and self.running.id == statement_id:
+            self.driver.statement_update(self.id, self.running, "running", self.running.progress)
+        elif statement_id in self.final_updates:
+            self.driver.send("statement_update", self.final_updates[statement_id])
+        else:
+            self.driver.send("statement_update", {
+                "session_id": self.id, "statement_id": statement_id, "state": "available", "progress": 1.0,
+                "started": 0, "completed": _now_ms(), "output": {
+                    "status": "error", "execution_count": statement_id, "ename": "ResultLost",
+                    "evalue": f"statement {statement_id} of session {self.id} finished while the server was "
+                              f"away, and the fake driver no longer keeps its result", "traceback": []}})
 
     def cancel(self, statement_id):
         with self.lock:
             for statement in list(self.queued):
                 if statement.id == statement_id:
                     self.queued.remove(statement)
-                    self.driver.statement_update(self.id, statement, "cancelled", 1.0, completed=_now_ms())
+                    self.driver.statement_update(self.id, statement, "cancelled", 1.0, completed=_now_ms(),
+                                                 final=self)
                     return
             if self.running is not None and self.running.id == statement_id:
                 self.running.cancel.set()
@@ -180,8 +207,6 @@ class _Session:
                 busy = True
                 self.driver.send("session_state", {"session_id": self.id, "state": "busy"})
             self._execute(statement)
-            with self.lock:
-                self.running = None
         self.driver.send("session_state", {"session_id": self.id, "state": "dead"})
         self.driver.session_ended(self.id)
 
@@ -193,16 +218,20 @@ class _Session:
             outcome = run_script(self, statement)
         except Exception as e:  # a broken script is the statement's error, never the driver's end
             outcome = ("error", "FakeDriverBug", repr(e))
-        if outcome[0] == "cancelled":
-            update(self.id, statement, "cancelled", 1.0, completed=_now_ms())
-        elif outcome[0] == "ok":
-            update(self.id, statement, "available", 1.0, completed=_now_ms(), output={
-                "status": "ok", "execution_count": statement.id, "data": {"text/plain": outcome[1]}})
-        else:
-            _, ename, evalue = outcome
-            update(self.id, statement, "available", 1.0, completed=_now_ms(), output={
-                "status": "error", "execution_count": statement.id, "ename": ename, "evalue": evalue,
-                "traceback": [f"Traceback (fake driver, statement {statement.id}):\n", f"{ename}: {evalue}\n"]})
+        # Under the lock, with `running` cleared at once: a re-sent execute finds either the
+        # running statement or its final update, never "running" after the final update.
+        with self.lock:
+            if outcome[0] == "cancelled":
+                update(self.id, statement, "cancelled", 1.0, completed=_now_ms(), final=self)
+            elif outcome[0] == "ok":
+                update(self.id, statement, "available", 1.0, completed=_now_ms(), final=self, output={
+                    "status": "ok", "execution_count": statement.id, "data": {"text/plain": outcome[1]}})
+            else:
+                _, ename, evalue = outcome
+                update(self.id, statement, "available", 1.0, completed=_now_ms(), final=self, output={
+                    "status": "error", "execution_count": statement.id, "ename": ename, "evalue": evalue,
+                    "traceback": [f"Traceback (fake driver, statement {statement.id}):\n", f"{ename}: {evalue}\n"]})
+            self.running = None
 
 
 def _script_line(code):
@@ -273,6 +302,8 @@ class FakeDriver:
         os.set_blocking(self.wake_read, False)
         self.sessions = {}
         self.sessions_lock = threading.Lock()
+        # (session id, job id) -> body of the job's final update, oldest first (main thread only).
+        self.job_updates = OrderedDict()
         self.welcomed = False
         self.heartbeat_s = 2.0  # until the first welcome (PROTOCOL.md "Start-up")
         self.shutting_down = False
@@ -289,11 +320,18 @@ class FakeDriver:
             self.outbox.append(_frame(message_type, body))
         os.write(self.wake_write, b"x")
 
-    def statement_update(self, session_id, statement, state, progress, completed=0, output=None):
+    def statement_update(self, session_id, statement, state, progress, completed=0, output=None, final=None):
+        """Sends an update of the statement. A final one (final: the statement's _Session, whose
+        lock the caller holds) is kept for a re-sent execute."""
         body = {"session_id": session_id, "statement_id": statement.id, "state": state,
                 "progress": progress, "started": statement.started, "completed": completed}
         if output is not None:
             body["output"] = output
+        statement.progress = progress
+        if final is not None:
+            final.final_updates[statement.id] = body
+            while len(final.final_updates) > RETAINED_PER_SESSION:
+                final.final_updates.popitem(last=False)
         self.send("statement_update", body)
 
     def session_ended(self, session_id):
@@ -347,7 +385,7 @@ class FakeDriver:
                     self._send_now(frame)
                     last_sent = now
             if self.shutting_down and sessions_left == 0:
-                self._send_now(_frame("driver_state", {"state": "stopping"}))
+                self._send_now(_frame("driver_state", {"state": "stopping", "sessions": []}))
                 return 0
             if now - last_received > self.idle_timeout_s:
                 print("fake driver: no word from the server, exiting", file=sys.stderr, flush=True)
@@ -375,7 +413,10 @@ class FakeDriver:
         if message_type == "welcome":
             self.heartbeat_s = body["heartbeat_ms"] / 1000.0
             self.welcomed = True
-            self._send_now(_frame("driver_state", {"state": "ready", "app_id": "fake-app-" + self.driver_id}))
+            with self.sessions_lock:  # a session being closed is no longer held
+                held = sorted(i for i, session in self.sessions.items() if not session.closing)
+            self._send_now(_frame("driver_state", {"state": "ready", "app_id": "fake-app-" + self.driver_id,
+                                                   "sessions": held}))
         elif message_type == "reject":
             print(f"fake driver: rejected: {body.get('reason')}", file=sys.stderr, flush=True)
             return "exit"
@@ -421,9 +462,14 @@ class FakeDriver:
                 answer["error"] = f"java.io.FileNotFoundException: {body['uri']}"
             self.send("artifact_added", answer)
         elif message_type == "start_job":
-            self.send("job_update", {"session_id": body["session_id"], "job_id": body["job_id"], "state": "failed",
-                                     "progress": 0.0, "started": 0, "completed": _now_ms(),
-                                     "error": "the fake driver runs no jobs"})
+            key = (body["session_id"], body["job_id"])
+            if key not in self.job_updates:  # else re-sent after a reconnect: the same answer again
+                self.job_updates[key] = {"session_id": key[0], "job_id": key[1], "state": "failed",
+                                         "progress": 0.0, "started": 0, "completed": _now_ms(),
+                                         "error": "the fake driver runs no jobs"}
+                while len(self.job_updates) > RETAINED_PER_SESSION:
+                    self.job_updates.popitem(last=False)
+            self.send("job_update", self.job_updates[key])
         return None
 
     def _session(self, session_id):

@@ -620,14 +620,14 @@ TEST(ClientCodec, NumbersAreReadExactlyWhateverTheirSpelling) {
 TEST(StrictJson, TheDriverCodecReadsNumbersExactlyToo) {
   // The number conversion lives in the parser both codecs share (protocol/src/strict_json.cpp).
   const auto decoded = protocol::decode(
-      R"({"v":2,"type":"statement_update","body":{"session_id":0,"statement_id":0,)"
+      R"({"v":3,"type":"statement_update","body":{"session_id":0,"statement_id":0,)"
       R"("state":"running","progress":0e100,"started":0,"completed":0,)"
       R"("output":{"x":-0e-999,"y":522611627.81211903924077934500908e-341}}})");
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
   const auto& update = std::get<protocol::StatementUpdate>(*decoded);
   EXPECT_EQ(update.progress, 0.0);
   EXPECT_EQ(update.output_json, R"({"x":-0.0,"y":0.0})");
-  EXPECT_FALSE(protocol::decode(R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":0,)"
+  EXPECT_FALSE(protocol::decode(R"({"v":3,"type":"job_update","body":{"session_id":0,"job_id":0,)"
                                 R"("state":"succeeded","progress":1,"started":0,"completed":0,)"
                                 R"("result":[1.8e308]}})")
                    .ok());

@@ -166,9 +166,14 @@ TEST(ProtocolCodec, ErrorMessagesSayWhatIsWrong) {
       {"unknown_envelope_key.json", "envelope: unknown key 'extra'"},
       {"missing_body.json", "envelope: missing key 'body'"},
       {"unknown_type.json", "unknown message type 'teleport'"},
-      {"unsupported_version.json", "unsupported protocol version 3"},
-      {"hello_v3.json", "unsupported protocol version 3"},
+      {"unsupported_version.json", "unsupported protocol version 4"},
+      {"hello_v4.json", "unsupported protocol version 4"},
       {"execute_v1.json", "unsupported protocol version 1 for 'execute'"},
+      {"execute_v2.json", "unsupported protocol version 2 (this peer speaks 3)"},
+      {"driver_state_v2.json", "unsupported protocol version 2"},
+      {"driver_state_missing_sessions.json", "driver_state: missing field 'sessions'"},
+      {"driver_state_sessions_not_integers.json",
+       "driver_state: field 'sessions' must be an array of integers, but holds a string"},
       {"welcome_v1.json", "only hello and reject are sent with version 1"},
       {"job_update_bad_state.json",
        "job_update: field 'state' is 'available', expected one of queued, running, succeeded, "
@@ -203,27 +208,27 @@ TEST(ProtocolCodec, ErrorMessagesSayWhatIsWrong) {
 }
 
 std::string execute_frame(const std::string& session_id) {
-  return R"({"v":2,"type":"execute","body":{"session_id":)" + session_id +
+  return R"({"v":3,"type":"execute","body":{"session_id":)" + session_id +
          R"(,"statement_id":1,"kind":"pyspark","code":"1"}})";
 }
 
 std::string update_frame(const std::string& progress, const std::string& output) {
-  return R"({"v":2,"type":"statement_update","body":{"session_id":0,"statement_id":0,)"
+  return R"({"v":3,"type":"statement_update","body":{"session_id":0,"statement_id":0,)"
          R"("state":"available","progress":)" +
          progress + R"(,"started":1,"completed":2,"output":)" + output + "}}";
 }
 
 TEST(ProtocolCodec, RejectsHandWrittenBadFrames) {
-  const std::string heartbeat = R"({"v":2,"type":"heartbeat","body":{}})";
+  const std::string heartbeat = R"({"v":3,"type":"heartbeat","body":{}})";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"empty frame", ""},
       {"whitespace only", " \n\t"},
       {"trailing garbage", heartbeat + "x"},
       {"second document", heartbeat + "{}"},
       {"NUL after the object", heartbeat + std::string(1, '\0') + "garbage"},
-      {"NUL inside", std::string(R"({"v":2,"type":"heart)") + '\0' + R"(beat","body":{}})"},
+      {"NUL inside", std::string(R"({"v":3,"type":"heart)") + '\0' + R"(beat","body":{}})"},
       {"single quotes", "{'v':2,'type':'heartbeat','body':{}}"},
-      {"comment", R"({"v":2,"type":"heartbeat","body":{}} // hi)"},
+      {"comment", R"({"v":3,"type":"heartbeat","body":{}} // hi)"},
       {"string frame", R"("hello")"},
       {"null frame", "null"},
       {"v missing", R"({"type":"heartbeat","body":{}})"},
@@ -231,34 +236,35 @@ TEST(ProtocolCodec, RejectsHandWrittenBadFrames) {
       {"v as string", R"({"v":"2","type":"heartbeat","body":{}})"},
       {"v zero", R"({"v":0,"type":"heartbeat","body":{}})"},
       {"v one (before the job API)", R"({"v":1,"type":"heartbeat","body":{}})"},
-      {"v three", R"({"v":3,"type":"heartbeat","body":{}})"},
+      {"v two (before resynchronisation)", R"({"v":2,"type":"heartbeat","body":{}})"},
+      {"v four", R"({"v":4,"type":"heartbeat","body":{}})"},
       {"v negative", R"({"v":-1,"type":"hello","body":{}})"},
       {"hello v0", R"({"v":0,"type":"reject","body":{"reason":"x"}})"},
       {"unknown type with v1", R"({"v":1,"type":"teleport","body":{}})"},
       {"conf key invalid UTF-8",
-       "{\"v\":2,\"type\":\"start_job\",\"body\":{\"session_id\":0,\"job_id\":0,"
+       "{\"v\":3,\"type\":\"start_job\",\"body\":{\"session_id\":0,\"job_id\":0,"
        "\"class_name\":\"C\",\"args\":[],\"conf\":{\"\xff\":\"v\"}}}"},
       {"conf value lone surrogate",
-       R"({"v":2,"type":"start_job","body":{"session_id":0,"job_id":0,"class_name":"C",)"
+       R"({"v":3,"type":"start_job","body":{"session_id":0,"job_id":0,"class_name":"C",)"
        R"("args":[],"conf":{"k":"\udc00"}}})"},
       {"traceback as object",
-       R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":0,"state":"failed",)"
+       R"({"v":3,"type":"job_update","body":{"session_id":0,"job_id":0,"state":"failed",)"
        R"("progress":0,"started":0,"completed":0,"traceback":{}}})"},
       {"job progress NaN",
-       R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":0,"state":"running",)"
+       R"({"v":3,"type":"job_update","body":{"session_id":0,"job_id":0,"state":"running",)"
        R"("progress":NaN,"started":0,"completed":0}})"},
       {"job result trailing garbage",
-       R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":0,"state":"succeeded",)"
+       R"({"v":3,"type":"job_update","body":{"session_id":0,"job_id":0,"state":"succeeded",)"
        R"("progress":1,"started":0,"completed":0,"result":1 2}})"},
-      {"type missing", R"({"v":2,"body":{}})"},
-      {"type not string", R"({"v":2,"type":7,"body":{}})"},
-      {"type wrong case", R"({"v":2,"type":"Heartbeat","body":{}})"},
-      {"body null", R"({"v":2,"type":"heartbeat","body":null})"},
-      {"body array", R"({"v":2,"type":"heartbeat","body":[]})"},
-      {"duplicate envelope key", R"({"v":2,"type":"heartbeat","type":"heartbeat","body":{}})"},
+      {"type missing", R"({"v":3,"body":{}})"},
+      {"type not string", R"({"v":3,"type":7,"body":{}})"},
+      {"type wrong case", R"({"v":3,"type":"Heartbeat","body":{}})"},
+      {"body null", R"({"v":3,"type":"heartbeat","body":null})"},
+      {"body array", R"({"v":3,"type":"heartbeat","body":[]})"},
+      {"duplicate envelope key", R"({"v":3,"type":"heartbeat","type":"heartbeat","body":{}})"},
       {"duplicate body key",
-       R"({"v":2,"type":"close_session","body":{"session_id":1,"session_id":1}})"},
-      {"field in empty body", R"({"v":2,"type":"shutdown","body":{"now":true}})"},
+       R"({"v":3,"type":"close_session","body":{"session_id":1,"session_id":1}})"},
+      {"field in empty body", R"({"v":3,"type":"shutdown","body":{"now":true}})"},
       {"int as double", execute_frame("1.5")},
       {"int as 1.0", execute_frame("1.0")},
       {"int as exponent", execute_frame("1e3")},
@@ -276,22 +282,30 @@ TEST(ProtocolCodec, RejectsHandWrittenBadFrames) {
       {"output false", update_frame("1", "false")},
       {"output with lone surrogate", update_frame("1", R"({"a":"\udc00"})")},
       {"optional string as number",
-       R"({"v":2,"type":"driver_state","body":{"state":"ready","app_id":5}})"},
-      {"required string null", R"({"v":2,"type":"reject","body":{"reason":null}})"},
-      {"driver state outside set", R"({"v":2,"type":"driver_state","body":{"state":"busy"}})"},
+       R"({"v":3,"type":"driver_state","body":{"state":"ready","app_id":5,"sessions":[]}})"},
+      {"required string null", R"({"v":3,"type":"reject","body":{"reason":null}})"},
+      {"driver state outside set",
+       R"({"v":3,"type":"driver_state","body":{"state":"busy","sessions":[]}})"},
+      {"driver state without sessions", R"({"v":3,"type":"driver_state","body":{"state":"ready"}})"},
+      {"driver state sessions null",
+       R"({"v":3,"type":"driver_state","body":{"state":"ready","sessions":null}})"},
+      {"driver state sessions of strings",
+       R"({"v":3,"type":"driver_state","body":{"state":"ready","sessions":["1"]}})"},
+      {"driver state session id beyond int64",
+       R"({"v":3,"type":"driver_state","body":{"state":"ready","sessions":[9223372036854775808]}})"},
       {"statement state outside set",
-       R"({"v":2,"type":"statement_update","body":{"session_id":0,"statement_id":0,)"
+       R"({"v":3,"type":"statement_update","body":{"session_id":0,"statement_id":0,)"
        R"("state":"idle","progress":0,"started":0,"completed":0}})"},
       {"versions holding a string",
-       R"({"v":2,"type":"hello","body":{"driver_id":"d","secret":"s","versions":[1,"2"],)"
+       R"({"v":3,"type":"hello","body":{"driver_id":"d","secret":"s","versions":[1,"2"],)"
        R"("pid":1,"spark_version":"4"}})"},
-      {"invalid UTF-8 byte", "{\"v\":2,\"type\":\"reject\",\"body\":{\"reason\":\"\xff\"}}"},
-      {"overlong UTF-8", "{\"v\":2,\"type\":\"reject\",\"body\":{\"reason\":\"\xc0\xaf\"}}"},
+      {"invalid UTF-8 byte", "{\"v\":3,\"type\":\"reject\",\"body\":{\"reason\":\"\xff\"}}"},
+      {"overlong UTF-8", "{\"v\":3,\"type\":\"reject\",\"body\":{\"reason\":\"\xc0\xaf\"}}"},
       {"raw surrogate UTF-8",
-       "{\"v\":2,\"type\":\"reject\",\"body\":{\"reason\":\"\xed\xa0\x80\"}}"},
-      {"lone low surrogate escape", R"({"v":2,"type":"reject","body":{"reason":"\udc00"}})"},
-      {"lone high surrogate escape", R"({"v":2,"type":"reject","body":{"reason":"\ud800x"}})"},
-      {"raw control character", "{\"v\":2,\"type\":\"reject\",\"body\":{\"reason\":\"a\nb\"}}"},
+       "{\"v\":3,\"type\":\"reject\",\"body\":{\"reason\":\"\xed\xa0\x80\"}}"},
+      {"lone low surrogate escape", R"({"v":3,"type":"reject","body":{"reason":"\udc00"}})"},
+      {"lone high surrogate escape", R"({"v":3,"type":"reject","body":{"reason":"\ud800x"}})"},
+      {"raw control character", "{\"v\":3,\"type\":\"reject\",\"body\":{\"reason\":\"a\nb\"}}"},
   };
   for (const auto& [what, frame] : cases) {
     SCOPED_TRACE(what);
@@ -304,10 +318,11 @@ TEST(ProtocolCodec, RejectsHandWrittenBadFrames) {
 
 TEST(ProtocolCodec, AcceptsWhatTheSpecAllows) {
   // Optional fields absent or null, any key order, whitespace, an integer progress.
-  auto decoded = decode(R"( { "body" : { "message" : null, "state" : "ready", "app_id" : null },
-                              "type" : "driver_state", "v" : 2 } )");
+  auto decoded = decode(R"( { "body" : { "message" : null, "state" : "ready", "app_id" : null,
+                                        "sessions" : [ ] },
+                              "type" : "driver_state", "v" : 3 } )");
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
-  EXPECT_EQ(std::get<DriverStatus>(*decoded), (DriverStatus{"ready", {}, {}, {}}));
+  EXPECT_EQ(std::get<DriverStatus>(*decoded), (DriverStatus{"ready", {}, {}, {}, {}}));
 
   decoded = decode(update_frame("1", "null"));
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
@@ -328,9 +343,9 @@ TEST(ProtocolCodec, AcceptsWhatTheSpecAllows) {
             R"(\"\n"],"b":{},"c":18446744073709551615})");
 }
 
-TEST(ProtocolCodec, HelloAndRejectAreReadWithVersionOneOrTwoAndEverythingElseOnlyWithTwo) {
+TEST(ProtocolCodec, HelloAndRejectAreReadWithVersionOneOrThreeAndEverythingElseOnlyWithThree) {
   // Every valid vector re-sent with each "v": only hello and reject pass with 1, nothing with
-  // 0 or 3, everything with 2 (PROTOCOL.md "Versioning").
+  // 0, 2 (the version before) or 4, everything with 3 (PROTOCOL.md "Versioning").
   const auto vectors = valid_vectors();
   ASSERT_GE(vectors.size(), 15u);
   for (const auto& vector : vectors) {
@@ -338,13 +353,13 @@ TEST(ProtocolCodec, HelloAndRejectAreReadWithVersionOneOrTwoAndEverythingElseOnl
     const std::string type = vector_type(vector.text);
     const bool handshake = type == "hello" || type == "reject";
     const std::string body = vector.text.substr(vector.text.find(','));  // after {"v":N
-    for (const int64_t version : {int64_t{0}, int64_t{1}, int64_t{2}, int64_t{3}}) {
+    for (const int64_t version : {int64_t{0}, int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}}) {
       SCOPED_TRACE(version);
       const auto decoded = decode("{\"v\":" + std::to_string(version) + body);
       const bool expected = version == kVersion || (handshake && version == kHandshakeVersion);
       ASSERT_EQ(decoded.ok(), expected) << (decoded.ok() ? "" : decoded.error().message);
       if (decoded.ok()) {
-        EXPECT_EQ(wire_version(*decoded), handshake ? 1 : 2);
+        EXPECT_EQ(wire_version(*decoded), handshake ? kHandshakeVersion : kVersion);
       }
     }
   }
@@ -406,27 +421,27 @@ TEST(ProtocolCodec, JobVectorsDecodeToTheirFields) {
 
 TEST(ProtocolCodec, EncodesJobMessagesAsSpecified) {
   EXPECT_EQ(encode(CancelJob{1, 2}),
-            R"({"v":2,"type":"cancel_job","body":{"session_id":1,"job_id":2}})");
+            R"({"v":3,"type":"cancel_job","body":{"session_id":1,"job_id":2}})");
   // No jar: the key is left out; conf is written as an object (sorted: it is a std::map).
   EXPECT_EQ(encode(StartJob{0, 7, "a.B", {"x", ""}, {{"z", "1"}, {"a", "2"}}, std::nullopt}),
-            R"({"v":2,"type":"start_job","body":{"session_id":0,"job_id":7,"class_name":"a.B",)"
+            R"({"v":3,"type":"start_job","body":{"session_id":0,"job_id":7,"class_name":"a.B",)"
             R"("args":["x",""],"conf":{"a":"2","z":"1"}}})");
   // An empty traceback and absent result and error are left out.
   EXPECT_EQ(encode(JobUpdate{0, 7, "queued", 0, 0, 0, {}, {}, {}}),
-            R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":7,"state":"queued",)"
+            R"({"v":3,"type":"job_update","body":{"session_id":0,"job_id":7,"state":"queued",)"
             R"("progress":0.0,"started":0,"completed":0}})");
   // Any JSON value is a result, written compactly.
   EXPECT_EQ(encode(JobUpdate{0, 7, "succeeded", 1, 1, 2, " [ 1 , {\"a\" : true} ] ", {}, {}}),
-            R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":7,"state":"succeeded",)"
+            R"({"v":3,"type":"job_update","body":{"session_id":0,"job_id":7,"state":"succeeded",)"
             R"("progress":1.0,"started":1,"completed":2,"result":[1,{"a":true}]}})");
   EXPECT_EQ(encode(JobUpdate{0, 7, "failed", 0.5, 1, 2, {}, "E: m", {"E: m", "\tat x"}}),
-            R"({"v":2,"type":"job_update","body":{"session_id":0,"job_id":7,"state":"failed",)"
+            R"({"v":3,"type":"job_update","body":{"session_id":0,"job_id":7,"state":"failed",)"
             R"("progress":0.5,"started":1,"completed":2,"error":"E: m",)"
             R"("traceback":["E: m","\tat x"]}})");
 }
 
 TEST(ProtocolCodec, FrameSizeLimit) {
-  const std::string heartbeat = R"({"v":2,"type":"heartbeat","body":{}})";
+  const std::string heartbeat = R"({"v":3,"type":"heartbeat","body":{}})";
   std::string at_limit = heartbeat + std::string(kMaxFrameBytes - heartbeat.size(), ' ');
   ASSERT_EQ(at_limit.size(), kMaxFrameBytes);
   const auto accepted = decode(at_limit);
@@ -456,17 +471,23 @@ TEST(ProtocolCodec, DeepNestingDoesNotOverflowTheStack) {
 }
 
 TEST(ProtocolCodec, EncodesCompactFramesWithTheVersion) {
-  EXPECT_EQ(encode(Heartbeat{}), R"({"v":2,"type":"heartbeat","body":{}})");
+  EXPECT_EQ(encode(Heartbeat{}), R"({"v":3,"type":"heartbeat","body":{}})");
   // hello and reject go out with v 1, which a peer of any version can read.
   EXPECT_EQ(encode(Reject{"no"}), R"({"v":1,"type":"reject","body":{"reason":"no"}})");
-  EXPECT_EQ(encode(Hello{"d", "s", {2}, 1, "4"}),
-            R"({"v":1,"type":"hello","body":{"driver_id":"d","secret":"s","versions":[2],)"
+  EXPECT_EQ(encode(Hello{"d", "s", {3}, 1, "4"}),
+            R"({"v":1,"type":"hello","body":{"driver_id":"d","secret":"s","versions":[3],)"
             R"("pid":1,"spark_version":"4"}})");
-  EXPECT_EQ(encode(Welcome{}), R"({"v":2,"type":"welcome","body":{"version":2,"heartbeat_ms":0}})");
-  EXPECT_EQ(encode(CloseSession{7}), R"({"v":2,"type":"close_session","body":{"session_id":7}})");
+  EXPECT_EQ(encode(Welcome{}), R"({"v":3,"type":"welcome","body":{"version":3,"heartbeat_ms":0}})");
+  EXPECT_EQ(encode(CloseSession{7}), R"({"v":3,"type":"close_session","body":{"session_id":7}})");
+  // driver_state always lists the sessions held, also none.
+  EXPECT_EQ(encode(DriverStatus{"stopping", {}, {}, {}, {}}),
+            R"({"v":3,"type":"driver_state","body":{"state":"stopping","sessions":[]}})");
+  EXPECT_EQ(encode(DriverStatus{"ready", "local-1", {}, {}, {4, 0, 9}}),
+            R"({"v":3,"type":"driver_state","body":{"state":"ready","app_id":"local-1",)"
+            R"("sessions":[4,0,9]}})");
   // Absent optionals are left out.
   EXPECT_EQ(encode(SessionStatus{3, "idle", {}}),
-            R"({"v":2,"type":"session_state","body":{"session_id":3,"state":"idle"}})");
+            R"({"v":3,"type":"session_state","body":{"session_id":3,"state":"idle"}})");
 }
 
 const std::string kTrickyText =
@@ -480,9 +501,11 @@ std::vector<Message> sample_messages() {
       Welcome{1, 2000},
       Reject{"wrong secret: " + kTrickyText},
       Heartbeat{},
-      DriverStatus{"ready", "local-1", "http://127.0.0.1:4040", std::nullopt},
-      DriverStatus{"stopping", {}, {}, {}},
-      DriverStatus{"error", {}, {}, kTrickyText},
+      DriverStatus{"ready", "local-1", "http://127.0.0.1:4040", std::nullopt, {}},
+      DriverStatus{"ready", "local-1", std::nullopt, std::nullopt,
+                   {0, 7, std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()}},
+      DriverStatus{"stopping", {}, {}, {}, {}},
+      DriverStatus{"error", {}, {}, kTrickyText, {}},
       OpenSession{std::numeric_limits<int64_t>::max(), "shared"},
       SessionStatus{3, "error", "python3: not found"},
       SessionStatus{0, "idle", {}},

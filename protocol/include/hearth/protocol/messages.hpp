@@ -16,7 +16,7 @@ namespace hearth::protocol {
 
 // The only protocol version this codec speaks; every encoded frame other than hello and reject
 // carries it in "v", and a frame of any other version is refused (PROTOCOL.md "Versioning").
-inline constexpr int64_t kVersion = 2;
+inline constexpr int64_t kVersion = 3;
 // The "v" that hello and reject are always sent with, so that a peer of any version can read
 // them. decode() accepts them with this version or kVersion.
 inline constexpr int64_t kHandshakeVersion = 1;
@@ -51,12 +51,15 @@ struct Heartbeat {
   bool operator==(const Heartbeat&) const = default;
 };
 
-// "driver_state" (agent to server). state is one of ready, stopping, error.
+// "driver_state" (agent to server). state is one of ready, stopping, error. sessions: the ids of
+// the sessions the agent holds when it sends the frame (after a reconnect, the server closes those
+// it no longer wants and re-opens the others; PROTOCOL.md "Reconnect and resynchronisation").
 struct DriverStatus {
   std::string state;
   std::optional<std::string> app_id;
   std::optional<std::string> spark_ui_url;
   std::optional<std::string> message;
+  std::vector<int64_t> sessions = {};
   bool operator==(const DriverStatus&) const = default;
 };
 

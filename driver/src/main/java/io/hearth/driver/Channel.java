@@ -1,6 +1,7 @@
 package io.hearth.driver;
 
 import java.util.ArrayDeque;
+import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.Supplier;
 import org.zeromq.SocketType;
@@ -17,7 +18,8 @@ import org.zeromq.ZMQ;
  *
  * <p>Until the server has welcomed the agent, outgoing messages wait in a bounded backlog (the
  * server would answer them with not_authenticated); the latest driver_state is re-sent after
- * every welcome, so a restarted server learns the driver's state.
+ * every welcome, so a restarted server learns the driver's state. A driver_state's sessions are
+ * filled in when the frame is written, so each one lists the sessions held at that moment.
  */
 public final class Channel {
   /** What the channel hands to the rest of the agent; called on the channel thread. */
@@ -37,6 +39,7 @@ public final class Channel {
   private final ZContext context = new ZContext();
   private final String server;
   private final Supplier<Message.Hello> hello;
+  private final Supplier<List<Long>> heldSessions;
   private final long idleTimeoutMs;
   private final Listener listener;
   private final ConcurrentLinkedQueue<Message> outbox = new ConcurrentLinkedQueue<>();
@@ -54,9 +57,15 @@ public final class Channel {
   private Message.DriverState driverState;
   private final ArrayDeque<Message> backlog = new ArrayDeque<>();
 
-  public Channel(String server, Supplier<Message.Hello> hello, long idleTimeoutMs, Listener listener) {
+  /**
+   * hello and heldSessions (the ids of the sessions the agent holds, for driver_state) are called
+   * on the channel thread whenever a hello or a driver_state is written.
+   */
+  public Channel(String server, Supplier<Message.Hello> hello, Supplier<List<Long>> heldSessions,
+      long idleTimeoutMs, Listener listener) {
     this.server = server;
     this.hello = hello;
+    this.heldSessions = heldSessions;
     this.idleTimeoutMs = idleTimeoutMs;
     this.listener = listener;
     // The PULL end is bound here, before any sender can connect (inproc needs bind first).
@@ -149,7 +158,7 @@ public final class Channel {
       heartbeatMs = Math.max(10, w.heartbeatMs());
       lastHeartbeatSent = now;
       if (driverState != null) {
-        write(dealer, driverState);
+        write(dealer, driverState.withSessions(heldSessions.get()));
       }
       while (!backlog.isEmpty()) {
         write(dealer, backlog.poll());
@@ -173,6 +182,7 @@ public final class Channel {
         if (!welcomed) {
           continue; // sent after the welcome
         }
+        m = d.withSessions(heldSessions.get());
       } else if (!welcomed) {
         if (backlog.size() >= kMaxBacklog) {
           System.err.println("hearth: backlog full, dropped " + m.getClass().getSimpleName());

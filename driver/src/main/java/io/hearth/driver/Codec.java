@@ -19,7 +19,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Encodes and decodes frames of the driver channel (protocol/PROTOCOL.md, version 2).
+ * Encodes and decodes frames of the driver channel (protocol/PROTOCOL.md, version 3).
  *
  * <p>Decoding is strict: anything the specification does not allow is a {@link DecodeException}.
  * States are checked against their sets; kinds and error codes are not (as in the C++ codec):
@@ -29,7 +29,7 @@ import java.util.Set;
 public final class Codec {
   public static final int kMaxFrameBytes = 16 * 1024 * 1024;
   /** The only version the agent speaks: every frame but hello and reject carries it. */
-  public static final int kVersion = 2;
+  public static final int kVersion = 3;
   /** The "v" of hello and reject, which a peer of any version can read. */
   public static final int kHandshakeVersion = 1;
 
@@ -96,7 +96,8 @@ public final class Codec {
       case "reject" -> new Message.Reject(b.string("reason"));
       case "heartbeat" -> new Message.Heartbeat();
       case "driver_state" -> new Message.DriverState(b.oneOf("state", kDriverStates),
-          b.optionalString("app_id"), b.optionalString("spark_ui_url"), b.optionalString("message"));
+          b.optionalString("app_id"), b.optionalString("spark_ui_url"), b.optionalString("message"),
+          b.integers("sessions"));
       case "open_session" -> new Message.OpenSession(b.integer("session_id"),
           b.string("kind"));
       case "session_state" -> new Message.SessionState(b.integer("session_id"),
@@ -343,6 +344,8 @@ public final class Codec {
       putOptional(body, "app_id", m.appId());
       putOptional(body, "spark_ui_url", m.sparkUiUrl());
       putOptional(body, "message", m.message());
+      ArrayNode sessions = body.putArray("sessions");
+      m.sessions().forEach(sessions::add);
     } else if (message instanceof Message.OpenSession m) {
       type = "open_session";
       body.put("session_id", m.sessionId()).put("kind", m.kind());

@@ -100,6 +100,8 @@ public final class HearthDriver implements Channel.Listener {
   private final Channel channel;
   private final CompletableFuture<SparkSession> spark = new CompletableFuture<>();
   private final Map<Long, Session> sessions = new ConcurrentHashMap<>();
+  // The final updates the sessions keep for re-sent execute and start_job, at most 64 MiB.
+  private final Ledger.Budget results = new Ledger.Budget(Ledger.kRetainedBytesPerDriver);
   // Slow work (closing sessions, shutdown) runs here so the channel thread keeps heartbeating.
   private final ExecutorService control = Executors.newSingleThreadExecutor(r -> {
     Thread t = new Thread(r, "hearth-control");
@@ -154,7 +156,8 @@ public final class HearthDriver implements Channel.Listener {
     this.secret = secret;
     this.gateway = new PythonGateway(spark, sessions);
     jobPool.allowCoreThreadTimeOut(true);
-    this.channel = new Channel(options.server(), this::hello, options.idleTimeoutMs(), this);
+    this.channel = new Channel(options.server(), this::hello, this::heldSessions,
+        options.idleTimeoutMs(), this);
   }
 
   public static void main(String[] args) {
@@ -184,6 +187,11 @@ public final class HearthDriver implements Channel.Listener {
         ProcessHandle.current().pid(), version);
   }
 
+  /** The ids of the sessions this driver holds now, in order (driver_state's sessions). */
+  private List<Long> heldSessions() {
+    return sessions.keySet().stream().sorted().toList();
+  }
+
   private void run() {
     System.err.println("hearth: driver " + options.driverId() + " connecting to " + options.server());
     channel.start();
@@ -205,7 +213,7 @@ public final class HearthDriver implements Channel.Listener {
       System.err.println("hearth: could not create the SparkSession");
       t.printStackTrace();
       spark.completeExceptionally(t);
-      channel.send(new Message.DriverState("error", null, null, String.valueOf(t)));
+      channel.send(new Message.DriverState("error", null, null, String.valueOf(t), List.of()));
       stopChannel();
       System.exit(1);
       return;
@@ -214,7 +222,7 @@ public final class HearthDriver implements Channel.Listener {
     SparkContext sc = session.sparkContext();
     String ui = sc.uiWebUrl().isDefined() ? sc.uiWebUrl().get() : null;
     System.err.println("hearth: Spark " + sc.version() + " up, application " + sc.applicationId());
-    channel.send(new Message.DriverState("ready", sc.applicationId(), ui, null));
+    channel.send(new Message.DriverState("ready", sc.applicationId(), ui, null, List.of()));
     // JVM code of one session (Scala, a job) may stop the shared SparkContext; the driver is then
     // useless for every session, so it says why and exits rather than serve failing statements.
     ContextWatch.install(sc, () -> {
@@ -230,7 +238,7 @@ public final class HearthDriver implements Channel.Listener {
             break;
           }
         }
-        channel.send(new Message.DriverState("error", null, null, ContextWatch.kStoppedReason));
+        channel.send(new Message.DriverState("error", null, null, ContextWatch.kStoppedReason, List.of()));
         stopChannel();
         onFatal(ContextWatch.kStoppedReason, 4);
       }
@@ -261,9 +269,10 @@ public final class HearthDriver implements Channel.Listener {
         return;
       }
       // Created on the channel thread so that an execute right behind it finds the session.
-      // A second open_session for the same id (a re-send) gets the session's current state.
+      // A second open_session for the same id (a re-send, e.g. the server's resynchronisation
+      // after a reconnect) gets the session's current state; the session is not touched.
       Session s = sessions.computeIfAbsent(m.sessionId(),
-          id -> new Session(id, m.kind(), spark, channel, gateway, timer, jobPool));
+          id -> new Session(id, m.kind(), spark, channel, gateway, timer, jobPool, results));
       channel.send(new Message.SessionState(m.sessionId(), s.busy() ? "busy" : "idle", null));
     } else if (message instanceof Message.Execute m) {
       Session s = sessions.get(m.sessionId());
@@ -393,7 +402,7 @@ public final class HearthDriver implements Channel.Listener {
         channel.send(new Message.SessionState(id, "dead", null));
       }
     }
-    channel.send(new Message.DriverState("stopping", null, null, null));
+    channel.send(new Message.DriverState("stopping", null, null, null, List.of()));
     timer.shutdownNow();
     completer.shutdownNow();
     artifacts.shutdownNow();

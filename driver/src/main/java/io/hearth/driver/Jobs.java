@@ -16,8 +16,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -42,7 +40,11 @@ import org.apache.spark.sql.SparkSession;
  * threads. The jobs' states are guarded by {@code lock}; every job_update is sent while holding
  * it, so the channel receives a job's updates in order and nothing after its final one. The lock
  * is never held while user code, class loading or a Spark call runs. Lock order: Session's
- * {@code artifactLock} and this lock are never held together.
+ * {@code artifactLock} and this lock are never held together; the ledger's lock is taken inside
+ * this one.
+ *
+ * <p>Jobs are idempotent by id: the ledger remembers every job id the session accepted and keeps
+ * the last final updates, so a re-sent start_job (after the server restarted) never runs twice.
  */
 final class Jobs {
   // Livy's livy.rsc.job-cancel.trigger-interval and livy.rsc.job-cancel.timeout, as statements.
@@ -130,14 +132,17 @@ final class Jobs {
     }
   }
 
-  /** How a job's code ended: a result (JSON, null for none) or an error with its traceback. */
-  private record Outcome(JsonNode result, String error, List<String> traceback) {
-    static Outcome success(JsonNode result) {
-      return new Outcome(result, null, List.of());
+  /**
+   * How a job's code ended: a result (JSON, null for none, with its size encoded) or an error
+   * with its traceback.
+   */
+  private record Outcome(JsonNode result, long resultBytes, String error, List<String> traceback) {
+    static Outcome success(JsonNode result, long resultBytes) {
+      return new Outcome(result, resultBytes, null, List.of());
     }
 
     static Outcome failure(String error, List<String> traceback) {
-      return new Outcome(null, error, traceback);
+      return new Outcome(null, 0, error, traceback);
     }
   }
 
@@ -145,8 +150,9 @@ final class Jobs {
   private final Channel channel;
   private final ExecutorService pool;
   private final ScheduledExecutorService timer;
-  // Every job id the session was ever given, so that a re-sent start_job never runs twice.
-  private final Set<Long> jobIds = ConcurrentHashMap.newKeySet();
+  // Every job id the session was ever given and the last final updates: a re-sent start_job
+  // never runs twice.
+  private final Ledger<Message.JobUpdate> ledger;
   private final Object lock = new Object();
   private final Map<Long, Job> jobs = new HashMap<>(); // queued and running jobs; guarded by lock
   private boolean closed; // guarded by lock
@@ -156,30 +162,33 @@ final class Jobs {
   /**
    * @param pool the driver's job threads (bounded, with a bounded queue); shared by sessions
    * @param timer the driver's timer, for cancel repeats
+   * @param ledger the session's ledger of jobs
    */
-  Jobs(Session session, Channel channel, ExecutorService pool, ScheduledExecutorService timer) {
+  Jobs(Session session, Channel channel, ExecutorService pool, ScheduledExecutorService timer,
+      Ledger<Message.JobUpdate> ledger) {
     this.session = session;
     this.channel = channel;
     this.pool = pool;
     this.timer = timer;
+    this.ledger = ledger;
   }
 
   /**
-   * start_job: answers queued and hands the job to the pool; a job id seen before is ignored (a
-   * re-send after a reconnect). When the pool has no room, or the session is closing, the job is
-   * answered failed at once. Never blocks.
+   * start_job: answers queued and hands the job to the pool. When the pool has no room, or the
+   * session is closing, the job is answered failed at once. A job id the session accepted before
+   * (a re-send after a reconnect) never runs again: queued, it is ignored; running, it is answered
+   * with a running update; finished, with its final update as first sent, or, if that is no
+   * longer kept, with a failed update saying its result was lost. Never blocks.
    */
   void start(Message.StartJob m) {
-    if (!jobIds.add(m.jobId())) {
-      System.err.println("hearth: session " + session.id() + ": job " + m.jobId()
-          + " already known, ignored");
-      return;
-    }
     Job job = new Job(m);
     synchronized (lock) {
+      if (!ledger.accept(m.jobId())) {
+        answerDuplicate(m.jobId());
+        return;
+      }
       if (closed) {
-        job.finished = true;
-        send(job, "failed", 0.0, System.currentTimeMillis(), null,
+        finish(job, "failed", null, 0,
             "java.lang.IllegalStateException: session " + session.id() + " is closing", List.of());
         return;
       }
@@ -194,7 +203,7 @@ final class Jobs {
     } catch (RejectedExecutionException e) {
       synchronized (lock) {
         if (!job.finished) {
-          finish(job, "failed", null, "java.util.concurrent.RejectedExecutionException: the driver"
+          finish(job, "failed", null, 0, "java.util.concurrent.RejectedExecutionException: the driver"
               + " is running and queueing as many jobs as it can; job " + m.jobId()
               + " refused, try again later", List.of());
         }
@@ -231,7 +240,7 @@ final class Jobs {
     }
     job.cancelled = true;
     if (job.thread == null) { // still queued: the pool thread that takes it will skip it
-      finish(job, "cancelled", null, null, List.of());
+      finish(job, "cancelled", null, 0, null, List.of());
       return false;
     }
     job.cancelRequestedAt = System.currentTimeMillis();
@@ -360,9 +369,10 @@ final class Jobs {
       for (Job job : List.copyOf(jobs.values())) {
         System.err.println("hearth: session " + session.id() + ": job " + job.start.jobId()
             + " still running after close; reported cancelled");
-        finish(job, "cancelled", null, null, List.of());
+        finish(job, "cancelled", null, 0, null, List.of());
       }
     }
+    ledger.close();
     if (allEnded) {
       closeLoader(); // a job still running may still load classes: its loader is left to the GC
     }
@@ -409,11 +419,11 @@ final class Jobs {
       if (!job.finished) {
         if (job.cancelled) {
           // Once a cancel was asked for, the job ends cancelled, even if its code then finished.
-          finish(job, "cancelled", null, null, List.of());
+          finish(job, "cancelled", null, 0, null, List.of());
         } else if (outcome.error() == null) {
-          finish(job, "succeeded", outcome.result(), null, List.of());
+          finish(job, "succeeded", outcome.result(), outcome.resultBytes(), null, List.of());
         } else {
-          finish(job, "failed", null, outcome.error(), outcome.traceback());
+          finish(job, "failed", null, 0, outcome.error(), outcome.traceback());
         }
       }
     }
@@ -463,7 +473,7 @@ final class Jobs {
             List.of());
       }
       main.invoke(null, (Object) m.args().toArray(new String[0]));
-      return Outcome.success(null);
+      return Outcome.success(null, 0);
     } catch (Throwable t) {
       return failure(t);
     } finally {
@@ -491,7 +501,7 @@ final class Jobs {
     HearthJob<?> instance = (HearthJob<?>) constructor.newInstance();
     Object result = instance.call(job);
     if (result == null) {
-      return Outcome.success(null);
+      return Outcome.success(null, 0);
     }
     JsonNode tree;
     int size;
@@ -512,7 +522,7 @@ final class Jobs {
           + job.start.jobId() + " is " + size + " bytes of JSON, more than the limit of "
           + kMaxResultBytes, List.of());
     }
-    return Outcome.success(tree.isNull() ? null : tree);
+    return Outcome.success(tree.isNull() ? null : tree, size);
   }
 
   /**
@@ -579,15 +589,47 @@ final class Jobs {
     return out;
   }
 
-  /** Sends the job's final update and forgets it. Called under lock. */
-  private void finish(Job job, String state, JsonNode result, String error, List<String> traceback) {
+  /**
+   * Sends the job's final update, keeps it in the ledger (resultBytes: the result's size encoded)
+   * and forgets the job. Called under lock.
+   */
+  private void finish(Job job, String state, JsonNode result, long resultBytes, String error,
+      List<String> traceback) {
     job.finished = true;
     jobs.remove(job.start.jobId());
     System.err.println("hearth: session " + session.id() + ": job " + job.start.jobId() + " "
         + state + (error == null ? "" : ": " + error));
     double progress = state.equals("succeeded") ? 1.0 : job.progressSent;
-    send(job, state, progress, System.currentTimeMillis(), result, error, traceback);
+    Message.JobUpdate update = new Message.JobUpdate(session.id(), job.start.jobId(), state,
+        progress, job.started, System.currentTimeMillis(), result, error, traceback);
+    channel.send(update);
+    long bytes = Ledger.kUpdateOverheadBytes + resultBytes + (error == null ? 0 : error.length())
+        + traceback.stream().mapToLong(String::length).sum();
+    ledger.finish(job.start.jobId(), update, bytes);
     lock.notifyAll(); // awaitEnd
+  }
+
+  /** Answers a start_job for a job id accepted before (see {@link #start}). Called under lock. */
+  private void answerDuplicate(long jobId) {
+    String what;
+    if (ledger.state(jobId) == Ledger.State.OPEN) {
+      Job job = jobs.get(jobId);
+      if (job != null && job.thread != null) {
+        what = "while running, answered running";
+        send(job, "running", job.progressSent, 0, null, null, List.of());
+      } else {
+        what = "while queued, ignored";
+      }
+    } else {
+      Message.JobUpdate last = ledger.finalUpdate(jobId);
+      what = "after it ended, answered with its " + (last != null ? "final update" : "lost result");
+      channel.send(last != null ? last : new Message.JobUpdate(session.id(), jobId, "failed", 0.0,
+          0, System.currentTimeMillis(), null, "ResultLost: job " + jobId + " of session "
+          + session.id() + " ended while the server was away, and the driver no longer keeps its"
+          + " result (it keeps the last " + Ledger.kRetainedPerSession + " per session and "
+          + (Ledger.kRetainedBytesPerDriver >> 20) + " MiB per driver)", List.of()));
+    }
+    System.err.println("hearth: session " + session.id() + ": job " + jobId + " re-sent " + what);
   }
 
   /** Sends a job_update; `started` is the job's. Called under lock. */

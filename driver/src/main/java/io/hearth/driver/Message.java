@@ -25,9 +25,16 @@ public sealed interface Message {
 
   record Heartbeat() implements Message {}
 
-  /** state: ready, stopping or error. */
-  record DriverState(String state, String appId, String sparkUiUrl, String message)
-      implements Message {}
+  /**
+   * state: ready, stopping or error. sessions: the ids of the sessions the agent holds, never
+   * null; {@link Channel} fills them in when it writes the frame, so callers pass an empty list.
+   */
+  record DriverState(String state, String appId, String sparkUiUrl, String message,
+      List<Long> sessions) implements Message {
+    DriverState withSessions(List<Long> held) {
+      return new DriverState(state, appId, sparkUiUrl, message, List.copyOf(held));
+    }
+  }
 
   /** kind: pyspark, spark, sql, sparkr or shared. */
   record OpenSession(long sessionId, String kind) implements Message {}

@@ -6,7 +6,6 @@ import java.net.URL;
 import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -36,7 +35,12 @@ import org.apache.spark.sql.SparkSession;
  * thread. The queue and the running statement are guarded by {@code lock}; every
  * statement_update is sent while holding it, so the channel receives a statement's updates in
  * order and never a progress update after its final one. The jobs have their own lock (in
- * {@link Jobs}); it and {@code lock} are never held together.
+ * {@link Jobs}); it and {@code lock} are never held together. The ledgers' lock ({@link Ledger})
+ * is taken inside either.
+ *
+ * <p>Statements are idempotent by id: {@code statements} remembers every id the session accepted
+ * and keeps the last final updates, so a re-sent execute (after the server restarted) is answered
+ * from there and never runs the code again.
  */
 final class Session {
   private static final int kMaxQueued = 10_000;
@@ -72,7 +76,7 @@ final class Session {
   private final Channel channel;
   private final PythonGateway gateway;
   private final ScheduledExecutorService timer;
-  private final Set<Long> statementIds = ConcurrentHashMap.newKeySet();
+  private final Ledger<Message.StatementUpdate> statements;
   private final Map<String, Interpreter> interpreters = new ConcurrentHashMap<>();
   private final Thread thread;
   private final Object lock = new Object();
@@ -88,15 +92,20 @@ final class Session {
   private final List<Artifacts.PythonPath> pythonPaths = new CopyOnWriteArrayList<>();
   private final Jobs jobs;
 
-  /** jobPool: the driver's job threads, shared by its sessions (bounded, bounded queue). */
+  /**
+   * jobPool: the driver's job threads, shared by its sessions (bounded, bounded queue); results:
+   * the driver's bound on the final updates its sessions keep for re-sent requests.
+   */
   Session(long id, String kind, CompletableFuture<SparkSession> rootSpark, Channel channel,
-      PythonGateway gateway, ScheduledExecutorService timer, ExecutorService jobPool) {
+      PythonGateway gateway, ScheduledExecutorService timer, ExecutorService jobPool,
+      Ledger.Budget results) {
     this.id = id;
     this.rootSpark = rootSpark;
     this.channel = channel;
     this.gateway = gateway;
     this.timer = timer;
-    this.jobs = new Jobs(this, channel, jobPool, timer);
+    this.statements = new Ledger<>(results);
+    this.jobs = new Jobs(this, channel, jobPool, timer, new Ledger<>(results));
     this.thread = new Thread(this::run, "hearth-session-" + id);
     thread.setDaemon(true);
     thread.start();
@@ -145,23 +154,63 @@ final class Session {
     jobs.reportProgress();
   }
 
-  /** Queues a statement; a statement id seen before is ignored (a re-send after reconnect). */
+  /**
+   * Queues a statement. A statement id the session accepted before (a re-send after a reconnect)
+   * never runs again: queued, it is ignored; running, it is answered with a running update;
+   * finished, with its final update as first sent, or, if that is no longer kept, with an
+   * available update whose output is a ResultLost error. Never blocks.
+   */
   void submit(Message.Execute execute) {
-    if (!statementIds.add(execute.statementId())) {
-      System.err.println("hearth: session " + id + ": statement " + execute.statementId()
-          + " already known, ignored");
-      return;
-    }
+    long statementId = execute.statementId();
     synchronized (lock) {
-      if (queue.size() < kMaxQueued) {
-        queue.addLast(execute);
-        lock.notifyAll();
-        return;
+      switch (statements.state(statementId)) {
+        case NEW -> {
+          if (queue.size() >= kMaxQueued) {
+            channel.send(new Message.Error("bad_request", "session " + id + " has " + kMaxQueued
+                + " statements queued; statement " + statementId + " refused"));
+            return;
+          }
+          statements.accept(statementId);
+          queue.addLast(execute);
+          lock.notifyAll();
+        }
+        case OPEN -> {
+          Running r = running;
+          if (r != null && r.execute.statementId() == statementId) {
+            System.err.println("hearth: session " + id + ": statement " + statementId
+                + " re-sent while running, answered running");
+            channel.send(new Message.StatementUpdate(id, statementId, "running", r.progressSent,
+                r.started, 0, null));
+          } else {
+            System.err.println("hearth: session " + id + ": statement " + statementId
+                + " re-sent while queued, ignored");
+          }
+        }
+        case FINISHED -> {
+          Message.StatementUpdate last = statements.finalUpdate(statementId);
+          System.err.println("hearth: session " + id + ": statement " + statementId
+              + " re-sent after it finished, answered with its "
+              + (last != null ? "final update" : "lost result"));
+          channel.send(last != null ? last : lostResult(statementId));
+        }
       }
     }
-    statementIds.remove(execute.statementId());
-    channel.send(new Message.Error("bad_request", "session " + id + " has " + kMaxQueued
-        + " statements queued; statement " + execute.statementId() + " refused"));
+  }
+
+  /** The answer to a re-sent execute whose final update is no longer kept. */
+  private Message.StatementUpdate lostResult(long statementId) {
+    return new Message.StatementUpdate(id, statementId, "available", 1.0, 0,
+        System.currentTimeMillis(), Outputs.error(statementId, "ResultLost", "statement "
+            + statementId + " of session " + id + " finished while the server was away, and the"
+            + " driver no longer keeps its result (it keeps the last " + Ledger.kRetainedPerSession
+            + " per session and " + (Ledger.kRetainedBytesPerDriver >> 20) + " MiB per driver)",
+            List.of()));
+  }
+
+  /** Sends a statement's final update and keeps it for a re-sent execute. Called under lock. */
+  private void finish(Message.StatementUpdate update, long outputBytes) {
+    channel.send(update);
+    statements.finish(update.statementId(), update, Ledger.kUpdateOverheadBytes + outputBytes);
   }
 
   /**
@@ -175,8 +224,8 @@ final class Session {
     synchronized (lock) {
       if (queue.removeIf(e -> e.statementId() == statementId)) {
         System.err.println("hearth: session " + id + ": statement " + statementId + " cancelled while queued");
-        channel.send(new Message.StatementUpdate(id, statementId, "cancelled", 1.0, 0,
-            System.currentTimeMillis(), null));
+        finish(new Message.StatementUpdate(id, statementId, "cancelled", 1.0, 0,
+            System.currentTimeMillis(), null), 0);
         return;
       }
       r = running;
@@ -406,6 +455,7 @@ final class Session {
       System.err.println("hearth: session " + id + ": statement still running after close");
     }
     jobs.awaitEnd(deadline);
+    statements.close();
     System.err.println("hearth: session " + id + " closed");
   }
 
@@ -451,7 +501,7 @@ final class Session {
     }
     long completed = System.currentTimeMillis();
     // Encoded outside the lock: the output may be large.
-    ObjectNode bounded = output == null ? null : boundedOutput(statementId, output);
+    Output bounded = output == null ? new Output(null, 0) : boundedOutput(statementId, output);
     synchronized (lock) {
       running = null;
       // A cancel's interrupt that arrived after the code ended must not hit the next statement;
@@ -461,14 +511,14 @@ final class Session {
         r.cancelRepeat.cancel(false);
       }
       if (closed) {
-        channel.send(new Message.StatementUpdate(id, statementId, "cancelled", 1.0, r.started, completed, null));
+        finish(new Message.StatementUpdate(id, statementId, "cancelled", 1.0, r.started, completed, null), 0);
         return;
       }
       // Once a cancel was asked for, the statement ends "cancelled", with its (late) output if it
       // produced one, as Livy does; "available" only when it finished before the cancel arrived.
       String state = r.cancelRequested ? "cancelled" : "available";
-      channel.send(new Message.StatementUpdate(id, statementId, state, 1.0, r.started, completed,
-          bounded));
+      finish(new Message.StatementUpdate(id, statementId, state, 1.0, r.started, completed,
+          bounded.json()), bounded.bytes());
       if (queue.isEmpty()) {
         busy = false;
         channel.send(new Message.SessionState(id, "idle", null));
@@ -510,16 +560,21 @@ final class Session {
     return interpreter.execute(statementId, r.jobGroup, r.execute.code());
   }
 
-  private ObjectNode boundedOutput(long statementId, ObjectNode output) {
+  /** A statement's output (null for none) and its size encoded, in bytes. */
+  private record Output(ObjectNode json, long bytes) {}
+
+  private Output boundedOutput(long statementId, ObjectNode output) {
+    ObjectNode error;
     try {
       int size = Codec.mapper().writeValueAsBytes(output).length;
       if (size <= kMaxOutputBytes) {
-        return output;
+        return new Output(output, size);
       }
-      return Outputs.error(statementId, "Error", "statement output of " + size
+      error = Outputs.error(statementId, "Error", "statement output of " + size
           + " bytes is larger than the limit of " + kMaxOutputBytes + " bytes", List.of());
     } catch (JsonProcessingException e) {
-      return Outputs.error(statementId, "Error", "statement output cannot be encoded: " + e, List.of());
+      error = Outputs.error(statementId, "Error", "statement output cannot be encoded: " + e, List.of());
     }
+    return new Output(error, error.toString().length());
   }
 }

@@ -43,6 +43,7 @@ public final class VectorCheck {
       checkVersions(file);
     }
     checkJobMessages(dir);
+    checkDriverState(dir);
     checkExtraCases();
     System.out.println("driver.vectors: " + valid.size() + " valid and " + invalid.size()
         + " invalid vectors, " + checks + " checks, " + failures.size() + " failed");
@@ -90,14 +91,17 @@ public final class VectorCheck {
     }
   }
 
-  /** hello and reject are read with v 1 or 2, everything else only with 2; no frame with 0 or 3. */
+  /**
+   * hello and reject are read with v 1 or 3, everything else only with 3; no frame with 0, 2 (the
+   * previous version) or 4.
+   */
   private static void checkVersions(Path file) throws IOException {
     String name = file.getFileName().toString();
     String text = Files.readString(file);
     String type = Codec.mapper().readTree(text).get("type").textValue();
     boolean handshake = type.equals("hello") || type.equals("reject");
     String rest = text.substring(text.indexOf(','));
-    for (int v = 0; v <= 3; v++) {
+    for (int v = 0; v <= 4; v++) {
       byte[] frame = ("{\"v\":" + v + rest).getBytes(java.nio.charset.StandardCharsets.UTF_8);
       String what = name + " with v " + v;
       if (v == Codec.kVersion || (handshake && v == Codec.kHandshakeVersion)) {
@@ -105,7 +109,7 @@ public final class VectorCheck {
         try {
           Message m = Codec.decode(frame);
           int sent = Codec.toTree(m).get("v").intValue();
-          if (sent != (handshake ? 1 : 2)) {
+          if (sent != (handshake ? Codec.kHandshakeVersion : Codec.kVersion)) {
             fail(what + ": encoded with v " + sent);
           }
         } catch (Codec.DecodeException e) {
@@ -160,6 +164,31 @@ public final class VectorCheck {
     }
   }
 
+  /** driver_state lists the sessions held when it is written (Channel fills them in). */
+  private static void checkDriverState(Path dir) throws IOException {
+    checks++;
+    try {
+      Message ready = Codec.decode(Files.readAllBytes(dir.resolve("driver_state_ready_sessions.json")));
+      Message expected = new Message.DriverState("ready", "local-1763770000000",
+          "http://127.0.0.1:4040", null, List.of(0L, 3L, 12L, 9007199254740993L));
+      if (!ready.equals(expected)) {
+        fail("driver_state_ready_sessions.json decoded as " + ready);
+      }
+    } catch (Codec.DecodeException e) {
+      fail("driver_state vectors: " + e);
+    }
+    checks++;
+    Message.DriverState queued = new Message.DriverState("ready", "a", null, null, List.of());
+    JsonNode body = Codec.toTree(queued.withSessions(List.of(4L, 2L))).get("body");
+    if (!body.get("sessions").toString().equals("[4,2]") || !queued.sessions().isEmpty()) {
+      fail("driver_state.withSessions: " + body);
+    }
+    checks++;
+    if (!Codec.toTree(queued).get("body").get("sessions").isArray()) {
+      fail("driver_state: an empty sessions list must be encoded: " + Codec.toTree(queued));
+    }
+  }
+
   private static void checkRefused(String name, byte[] bytes) {
     checks++;
     try {
@@ -174,21 +203,21 @@ public final class VectorCheck {
 
   private static void checkExtraCases() {
     byte[] big = new byte[Codec.kMaxFrameBytes + 1];
-    byte[] head = "{\"v\":2,\"type\":\"heartbeat\",\"body\":{},\"pad\":\"".getBytes();
+    byte[] head = "{\"v\":3,\"type\":\"heartbeat\",\"body\":{},\"pad\":\"".getBytes();
     java.util.Arrays.fill(big, (byte) 'x');
     System.arraycopy(head, 0, big, 0, head.length);
     big[big.length - 2] = '"';
     big[big.length - 1] = '}';
     checkRefused("(frame over 16 MiB)", big);
-    checkRefused("(progress 1.5)", ("{\"v\":2,\"type\":\"statement_update\",\"body\":{\"session_id\":0,"
+    checkRefused("(progress 1.5)", ("{\"v\":3,\"type\":\"statement_update\",\"body\":{\"session_id\":0,"
         + "\"statement_id\":0,\"state\":\"running\",\"progress\":1.5,\"started\":0,\"completed\":0}}").getBytes());
     checkRefused("(integer as 1.0)",
-        "{\"v\":2,\"type\":\"close_session\",\"body\":{\"session_id\":1.0}}".getBytes());
+        "{\"v\":3,\"type\":\"close_session\",\"body\":{\"session_id\":1.0}}".getBytes());
     checkRefused("(duplicate key)",
-        "{\"v\":2,\"type\":\"close_session\",\"body\":{\"session_id\":1,\"session_id\":2}}".getBytes());
+        "{\"v\":3,\"type\":\"close_session\",\"body\":{\"session_id\":1,\"session_id\":2}}".getBytes());
     checkRefused("(required field null)",
         "{\"v\":1,\"type\":\"reject\",\"body\":{\"reason\":null}}".getBytes());
-    checkRefused("(trailing data)", "{\"v\":2,\"type\":\"shutdown\",\"body\":{}} {}".getBytes());
+    checkRefused("(trailing data)", "{\"v\":3,\"type\":\"shutdown\",\"body\":{}} {}".getBytes());
     checks++;
     if (!Codec.toTree(new Message.Hello("d", "s3cr3t", List.of(1L), 1, "4")).toString().contains("s3cr3t")
         || new Message.Hello("d", "s3cr3t", List.of(1L), 1, "4").toString().contains("s3cr3t")) {
