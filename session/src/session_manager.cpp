@@ -1483,6 +1483,15 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
           open_session(*driver, *live);
         }
       }
+      // Sessions the agent holds that the server no longer wants (deleted, or ended, while it
+      // was away) are closed: their interpreters and namespaces would otherwise live on.
+      for (int64_t held : status->sessions) {
+        if (driver->sessions.count(held) == 0) {
+          std::cerr << "[hearth] driver " << driver_id << ": closing session " << held
+                    << ", which the server no longer has\n";
+          (void)channel_->send(driver_id, protocol::CloseSession{held});
+        }
+      }
     } else if (status->state == "error") {
       std::cerr << "[hearth] driver " << driver_id << " failed: " << status->message.value_or("") << "\n";
       if (can_transition(driver->record.state, DriverState::kError)) {
