@@ -64,7 +64,11 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(Options options) {
   }
 
   // The server blocks its shutdown signals in every thread; the child must start with a clean
-  // mask and default handlers, in a process group of its own so it can be signalled as a whole.
+  // mask and default handlers, in a session (and so a process group) of its own so it can be
+  // signalled as a whole. A session rather than only a group: when the server dies, a group in
+  // the server's session becomes orphaned, and the kernel sends SIGHUP to an orphaned group with
+  // a stopped member (a JVM in a debugger, a SIGSTOP), which would end a driver that must outlive
+  // its server; nor does a hang-up of the server's terminal reach the drivers.
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t empty;
@@ -74,8 +78,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(Options options) {
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT}) sigaddset(&defaults, s);
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::vector<char*> argv;
   for (auto& a : options.argv) argv.push_back(a.data());

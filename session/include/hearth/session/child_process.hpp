@@ -18,7 +18,7 @@
 
 namespace hearth::session {
 
-// A supervised child process in its own process group (spark-submit and the driver JVM it
+// A supervised child process in its own session and process group (spark-submit and the driver JVM it
 // becomes, the embedded redis-server). Its stdout and stderr are merged and the last
 // `max_log_lines` lines kept. One thread per child reads the output and reaps the child; when the
 // child exits, the whole process group is killed so nothing it started outlives it, and the
