@@ -249,9 +249,10 @@ def test_state_enums_are_the_servers(doc):
     assert schemas["SessionState"]["enum"] == state_names("kSessionStateNames")
     assert schemas["StatementState"]["enum"] == state_names("kStatementStateNames")
     assert schemas["JobState"]["enum"] == state_names("kJobStateNames")
-    # A driver is stored `ready`; REST tells `idle` from `busy` by its load.
+    # A driver is stored `ready`; REST tells `idle` from `busy` by its load, and shows
+    # `recovering` while it is silent or, after a server restart, not yet back.
     driver_states = [shown for stored in state_names("kDriverStateNames")
-                     for shown in (("idle", "busy") if stored == "ready" else (stored,))]
+                     for shown in (("idle", "busy", "recovering") if stored == "ready" else (stored,))]
     assert schemas["DriverState"]["enum"] == driver_states
 
 
