@@ -78,6 +78,18 @@ def measure(name, server, redis, session_ids, extra, workers):
     }
 
 
+def stop_everything(server, redis):
+    """Stops the drivers (the servers here keep them at SIGTERM), the server and Redis."""
+    server.keep_dirs = False
+    try:
+        for d in server.get("/drivers").json().get("drivers", []):
+            server.delete(f"/drivers/{d['id']}")
+    except requests.RequestException:
+        pass  # a killed server: its drivers end by their idle timeout
+    server.stop()
+    redis.stop()
+
+
 def run_real(quick):
     del quick  # one round either way: a Spark start per driver is the expensive part
     redis = Redis()
@@ -97,11 +109,7 @@ def run_real(quick):
         server, figures = measure("real", server, redis, ids, (), 10)
         return figures
     finally:
-        server.keep_dirs = False
-        for d in server.get("/drivers").json().get("drivers", []):
-            server.delete(f"/drivers/{d['id']}")
-        server.stop()
-        redis.stop()
+        stop_everything(server, redis)
 
 
 def run_fake(quick):
@@ -117,11 +125,7 @@ def run_fake(quick):
         server, figures = measure("fake", server, redis, sessions.ids, extra, 16)
         return figures
     finally:
-        server.keep_dirs = False
-        for d in server.get("/drivers").json().get("drivers", []):
-            server.delete(f"/drivers/{d['id']}")
-        server.stop()
-        redis.stop()
+        stop_everything(server, redis)
         shutil.rmtree(base, ignore_errors=True)
 
 
