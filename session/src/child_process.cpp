@@ -111,6 +111,22 @@ bool process_has_argument(int pid, std::string_view argument) {
   return false;
 }
 
+bool wait_until_gone(int pid, std::string_view argument, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (process_has_argument(pid, argument)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    // A poll step: a process that is not our child offers nothing to wait on.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+void kill_process_tree(int pid, std::string_view argument) {
+  if (!process_has_argument(pid, argument)) return;
+  const pid_t group = ::getpgid(static_cast<pid_t>(pid));
+  ::kill(group == static_cast<pid_t>(pid) ? -group : static_cast<pid_t>(pid), SIGKILL);
+}
+
 ChildProcess::ChildProcess(int pid, int output_fd, Options options)
     : pid_(pid), output_fd_(output_fd), options_(std::move(options)) {
   supervisor_ = std::thread([this] { supervise(); });

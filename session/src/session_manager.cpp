@@ -722,22 +722,11 @@ void SessionManager::stop_adopted_driver(const std::string& driver_id) {
     save_driver(*driver);
     (void)channel_->send(driver_id, protocol::Shutdown{});  // not connected: it is killed below
   }
-  // Not our child: no exit to wait for, so /proc is polled (bounded); the pid counts only while
-  // its command line still names this driver.
-  auto alive = [&] { return process_has_argument(static_cast<int>(pid), driver_id); };
-  auto wait_gone = [&](std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (alive() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // poll step of a bounded wait
-    }
-    return !alive();
-  };
+  // Not our child: the pid counts only while its command line still names this driver.
   std::string how = "stopped";
-  if (!wait_gone(settings_.stop_grace)) {
-    // spark-submit put the driver in a process group of its own (ChildProcess): end all of it.
-    const pid_t group = ::getpgid(static_cast<pid_t>(pid));
-    ::kill(group == static_cast<pid_t>(pid) ? -group : static_cast<pid_t>(pid), SIGKILL);
-    wait_gone(std::chrono::seconds(10));
+  if (!wait_until_gone(static_cast<int>(pid), driver_id, settings_.stop_grace)) {
+    kill_process_tree(static_cast<int>(pid), driver_id);
+    wait_until_gone(static_cast<int>(pid), driver_id, std::chrono::seconds(10));
     how = "killed after " + std::to_string(settings_.stop_grace.count() / 1000) + " s";
   }
   std::lock_guard lock(mutex_);
@@ -1670,9 +1659,7 @@ void SessionManager::check_driver_liveness() {
     if (driver.process) {
       driver.process->kill();  // the exit callback ends its sessions with lost_reason
     } else {
-      if (process_has_argument(static_cast<int>(driver.record.pid), id)) {
-        ::kill(static_cast<pid_t>(driver.record.pid), SIGKILL);
-      }
+      kill_process_tree(static_cast<int>(driver.record.pid), id);
       driver_gone(driver, "lost");
     }
   }

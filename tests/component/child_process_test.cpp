@@ -14,6 +14,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +27,24 @@ namespace hearth::session {
 namespace {
 
 using namespace std::chrono_literals;
+
+// Processes of process group `group` that are not zombies, from /proc/<pid>/stat.
+int living_members_of_group(int group) {
+  int living = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string text;
+    if (!std::getline(stat, text)) continue;
+    auto close = text.rfind(')');  // the command name may hold spaces and parentheses
+    if (close == std::string::npos) continue;
+    std::istringstream rest(text.substr(close + 2));
+    char state = 0;
+    int parent = 0, pgrp = 0;
+    rest >> state >> parent >> pgrp;
+    if (pgrp == group && state != 'Z') ++living;
+  }
+  return living;
+}
 
 // Whoever waits for a child's exit (a DELETE waiting for its driver) must find what the exit
 // callback recorded: the callback runs, to its end, before waiters wake.
@@ -137,6 +158,34 @@ TEST(ChildProcessTest, AChildInheritsNothingButStdinStdoutAndStderr) {
   EXPECT_TRUE((*child)->running());
   (*child)->kill();
   EXPECT_TRUE((*child)->wait_for_exit(30s));
+}
+
+// A released child runs on like a driver left by an earlier server process: the server knows it
+// only by pid and an argument, waits for it through /proc and ends it with what it started.
+TEST(ChildProcessTest, AReleasedChildIsFoundWaitedForAndKilledByPidAndArgument) {
+  const std::string marker = "hearth-test-foreign-" + std::to_string(::getpid());
+  ChildProcess::Options options;
+  // $0 is the marker; sh keeps a child of its own (sleep), which must end with it.
+  options.argv = {"/bin/sh", "-c", "sleep 600 & wait", marker};
+  auto started = ChildProcess::start(std::move(options));
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  auto child = std::move(started).value();
+  const int pid = child->pid();
+  child->release();
+  child.reset();  // released: the destructor leaves it running
+
+  EXPECT_TRUE(process_has_argument(pid, marker));
+  EXPECT_FALSE(process_has_argument(pid, marker + "-other"));
+  EXPECT_FALSE(wait_until_gone(pid, marker, 200ms));  // still running
+  kill_process_tree(pid, marker);
+  EXPECT_TRUE(wait_until_gone(pid, marker, 10s));
+  ::waitpid(pid, nullptr, 0);  // the zombie is still ours: reap it
+  // The group went with it: no living process (zombies of a non-reaping init aside) is left in it.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (living_members_of_group(pid) > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);  // poll step: SIGKILL reaches the group's members at once, they end soon after
+  }
+  EXPECT_EQ(living_members_of_group(pid), 0);
 }
 
 }  // namespace

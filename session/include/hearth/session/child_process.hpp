@@ -31,6 +31,12 @@ namespace hearth::session {
 // arguments: how the server recognises a driver JVM it did not start itself (a pid alone may
 // have been reused).
 bool process_has_argument(int pid, std::string_view argument);
+// For such a process (not our child, so there is no exit to wait for): polls /proc until it is
+// gone (exited, or a zombie) or `limit` passes; true when gone. Blocks up to `limit`.
+bool wait_until_gone(int pid, std::string_view argument, std::chrono::milliseconds limit);
+// SIGKILL to the process group it leads (ChildProcess starts every child as a session and group
+// leader, so this takes what it started along), or to it alone; nothing once it is gone.
+void kill_process_tree(int pid, std::string_view argument);
 
 class ChildProcess {
  public:
