@@ -1,7 +1,7 @@
 #include "hearth/session/session_manager.hpp"
 
 #include "hearth/session/driver_secret.hpp"
-#include "hearth/session/duration.hpp"
+#include "hearth/session/lifecycle_rules.hpp"
 #include "hearth/session/recovery.hpp"
 
 #include <fcntl.h>
@@ -228,8 +228,8 @@ void SessionManager::recover() {
     std::cerr << "[hearth] session " << orphan.record.id << " ends: " << orphan.reason << "\n";
     LiveSession ended;  // only to end its unfinished work the one way that exists
     ended.session_id = orphan.record.id;
-    ended.outstanding.insert(orphan.unfinished_statements.begin(), orphan.unfinished_statements.end());
-    ended.jobs_outstanding.insert(orphan.unfinished_jobs.begin(), orphan.unfinished_jobs.end());
+    for (int64_t id : orphan.unfinished_statements) ended.work.add({WorkKind::kStatement, id});
+    for (int64_t id : orphan.unfinished_jobs) ended.work.add({WorkKind::kJob, id});
     fail_outstanding(ended, orphan.reason, /*cancelled=*/false);
     report_failed_write(set_state(orphan.record.id, SessionState::kDead),
                         "end session " + std::to_string(orphan.record.id));
@@ -252,11 +252,10 @@ void SessionManager::recover() {
     live->driver_id = adopted.record.driver_id;
     const LiveDriver* driver = find_driver(live->driver_id);
     live->own_driver = driver && driver->record.share_level == "session";
-    live->outstanding.insert(adopted.unfinished_statements.begin(), adopted.unfinished_statements.end());
+    for (int64_t id : adopted.unfinished_statements) live->work.add({WorkKind::kStatement, id});
     // Unfinished jobs count as handed over: a cancel goes to the driver, which may run them.
-    live->jobs_outstanding.insert(adopted.unfinished_jobs.begin(), adopted.unfinished_jobs.end());
-    live->jobs_dispatched = live->jobs_outstanding;
-    live->resend_all = true;
+    for (int64_t id : adopted.unfinished_jobs) live->work.add_dispatched({WorkKind::kJob, id});
+    live->work.resend_all();
     live->last_activity_ms = live->last_request_ms = now;
     live_[live->session_id] = std::move(live);
     move_session(adopted.record.id, SessionState::kRecovering);
@@ -605,15 +604,10 @@ DriverView SessionManager::view_of(const LiveDriver& driver) const {
     auto it = live_.find(session_id);
     if (it == live_.end()) continue;
     const LiveSession& live = *it->second;
-    if (!live.outstanding.empty()) ++view.busy_sessions;
+    if (live.work.count(WorkKind::kStatement) > 0) ++view.busy_sessions;
     // One statement of a session runs at a time; the others wait behind it.
-    for (int64_t statement_id : live.outstanding) {
-      if (live.dispatched.count(statement_id)) {
-        ++view.running_statements;
-        break;
-      }
-    }
-    view.running_jobs += static_cast<int64_t>(live.jobs_outstanding.size());
+    if (live.work.any_dispatched(WorkKind::kStatement)) ++view.running_statements;
+    view.running_jobs += static_cast<int64_t>(live.work.count(WorkKind::kJob));
   }
   if (driver.exited) {
     view.state = driver.record.state == DriverState::kError ? "error" : "dead";
@@ -750,63 +744,26 @@ std::vector<std::pair<int64_t, std::string>> SessionManager::expired_sessions() 
     return expired;
   }
   std::lock_guard lock(mutex_);
-  const int64_t now = now_ms();
-  std::set<int64_t> listed;
-  for (const auto& session : *sessions) {
-    listed.insert(session.id);
-    if (is_finished(session.state)) {
-      auto [since, inserted] = finished_since_ms_.try_emplace(session.id, now);
-      if (now - since->second >= settings_.state_retain.count()) {
-        expired.emplace_back(session.id, "finished " + std::to_string(settings_.state_retain.count() / 1000) +
-                                             " s ago");
-      }
-      continue;
-    }
-    const auto& request = session.request;
-    if (request.ttl) {
-      auto ttl = parse_duration(*request.ttl);
-      if (ttl && now - session.created_ms > ttl->count()) {
-        expired.emplace_back(session.id, "its ttl of " + *request.ttl + " passed");
-        continue;
-      }
-    }
-    auto it = live_.find(session.id);
-    if (it == live_.end()) continue;
-    const LiveSession& live = *it->second;
-    if (request.heartbeat_timeout_s > 0 &&
-        now - live.last_request_ms > request.heartbeat_timeout_s * 1000) {
-      expired.emplace_back(session.id, "no request for " + std::to_string(request.heartbeat_timeout_s) +
-                                           " s (heartbeatTimeoutInSecond)");
-      continue;
-    }
-    int64_t idle_limit = settings_.session_timeout.count();
-    if (request.idle_timeout) {
-      if (auto t = parse_duration(*request.idle_timeout)) idle_limit = t->count();
-    }
-    if (idle_limit > 0 && session.state != SessionState::kBusy && live.outstanding.empty() &&
-        live.jobs_outstanding.empty() && now - live.last_activity_ms > idle_limit) {
-      expired.emplace_back(session.id, "idle for longer than " + std::to_string(idle_limit / 1000) + " s");
-    }
+  std::map<int64_t, SessionActivity> activity;
+  for (const auto& [id, live] : live_) {
+    activity[id] = SessionActivity{live->last_activity_ms, live->last_request_ms, !live->work.empty()};
   }
-  // Forget finished-times of sessions that are gone.
-  for (auto it = finished_since_ms_.begin(); it != finished_since_ms_.end();) {
-    it = listed.count(it->first) ? std::next(it) : finished_since_ms_.erase(it);
-  }
+  auto verdict = session::expired_sessions(
+      now_ms(), LifecycleSettings{settings_.session_timeout, settings_.state_retain}, *sessions,
+      activity, std::move(finished_since_ms_));
+  finished_since_ms_ = std::move(verdict.finished_since_ms);
+  for (auto& session : verdict.expired) expired.emplace_back(session.session_id, std::move(session.reason));
   return expired;
 }
 
 std::vector<std::string> SessionManager::unused_drivers() {
-  std::vector<std::string> unused;
   std::lock_guard lock(mutex_);
-  if (settings_.driver_unused_timeout.count() <= 0) return unused;
-  const int64_t now = now_ms();
+  std::vector<DriverUse> drivers;
   for (const auto& [id, d] : drivers_) {
-    if (d->record.share_level == "user" && !d->record.pooled && d->sessions.empty() && !d->stopping &&
-        !d->exited && now - d->record.last_used_ms > settings_.driver_unused_timeout.count()) {
-      unused.push_back(id);
-    }
+    drivers.push_back(DriverUse{id, d->record.share_level, d->record.pooled, !d->sessions.empty(),
+                                d->stopping, d->exited, d->record.last_used_ms});
   }
-  return unused;
+  return session::unused_drivers(now_ms(), settings_.driver_unused_timeout, drivers);
 }
 
 std::vector<std::unique_ptr<SessionManager::LiveDriver>> SessionManager::take_exited_drivers() {
@@ -1010,7 +967,7 @@ Result<StatementRecord> SessionManager::submit_statement(int64_t session_id, std
   if (it != live_.end()) {
     LiveSession& live = *it->second;
     live.last_activity_ms = live.last_request_ms = now_ms();
-    live.outstanding.insert(statement.id);
+    live.work.add({WorkKind::kStatement, statement.id});
     if (live.opened) {
       dispatch_waiting(live);
       settle_idle_or_busy(live);
@@ -1044,12 +1001,12 @@ Result<StatementRecord> SessionManager::cancel_statement(int64_t session_id, int
   }
   if (auto put = save_statement(statement); !put) return put.error();
   if (live) {
-    if (live->dispatched.count(statement_id)) {
+    const WorkItem item{WorkKind::kStatement, statement_id};
+    if (live->work.place(item) == WorkQueue::Place::kDispatched) {
       (void)channel_->send(live->driver_id, protocol::CancelStatement{session_id, statement_id});
     }
     if (is_terminal(statement.state)) {
-      live->outstanding.erase(statement_id);
-      live->dispatched.erase(statement_id);
+      live->work.finish(item);
       settle_idle_or_busy(*live);
     }
   }
@@ -1082,7 +1039,7 @@ Result<JobRecord> SessionManager::start_job(int64_t session_id, JobRequest reque
   if (auto it = live_.find(session_id); it != live_.end()) {
     LiveSession& live = *it->second;
     live.last_activity_ms = live.last_request_ms = now_ms();
-    live.jobs_outstanding.insert(job.id);
+    live.work.add({WorkKind::kJob, job.id});
     if (live.opened) dispatch_waiting(live);
   }
   return job;
@@ -1114,7 +1071,8 @@ Result<JobRecord> SessionManager::cancel_job(int64_t session_id, int64_t job_id)
   auto it = live_.find(session_id);
   LiveSession* live = it == live_.end() ? nullptr : it->second.get();
   if (live) live->last_activity_ms = live->last_request_ms = now_ms();
-  const bool handed_over = live && live->jobs_dispatched.count(job_id);
+  const WorkItem item{WorkKind::kJob, job_id};
+  const bool handed_over = live && live->work.place(item) == WorkQueue::Place::kDispatched;
   if (!handed_over) {
     report_illegal(advance(job.state, JobState::kCancelled), job);
     job.completed_ms = now_ms();
@@ -1125,8 +1083,7 @@ Result<JobRecord> SessionManager::cancel_job(int64_t session_id, int64_t job_id)
   if (live) {
     if (handed_over) (void)channel_->send(live->driver_id, protocol::CancelJob{session_id, job_id});
     if (is_terminal(job.state)) {
-      live->jobs_outstanding.erase(job_id);
-      live->jobs_dispatched.erase(job_id);
+      live->work.finish(item);
     }
   }
   return std::move(job);
@@ -1185,8 +1142,7 @@ void SessionManager::handle_job_update(LiveSession& live, const protocol::JobUpd
     return;
   }
   if (is_terminal(job.state)) {
-    live.jobs_outstanding.erase(job.id);
-    live.jobs_dispatched.erase(job.id);
+    live.work.finish({WorkKind::kJob, job.id});
   }
 }
 
@@ -1345,70 +1301,66 @@ void SessionManager::settle_idle_or_busy(LiveSession& live) {
       current == SessionState::kRecovering && (!driver || driver->silent || !live.opened)) {
     return;
   }
-  SessionState want = live.outstanding.empty() ? SessionState::kIdle : SessionState::kBusy;
+  SessionState want = live.work.count(WorkKind::kStatement) == 0 ? SessionState::kIdle : SessionState::kBusy;
   if (current == SessionState::kBusy && want == SessionState::kIdle) live.last_activity_ms = now_ms();
   move_session(live.session_id, want);
 }
 
 void SessionManager::dispatch_waiting(LiveSession& live) {
-  const bool again = live.resend_all;
-  // In id order, so the driver queues them in submission order.
-  for (int64_t statement_id : live.outstanding) {
-    if (!again && live.dispatched.count(statement_id)) continue;
-    auto statement = store_.get_statement(live.session_id, statement_id);
-    if (!statement || !statement->has_value()) continue;
-    protocol::Execute execute{live.session_id, statement_id, (*statement)->kind, (*statement)->code};
-    if (auto sent = channel_->send(live.driver_id, std::move(execute)); !sent) {
-      std::cerr << "[hearth] session " << live.session_id << ": cannot send statement "
-                << statement_id << ": " << sent.error().message << "\n";
-      return;  // retried at the next dispatch (e.g. when the driver reconnects)
+  using Sent = WorkQueue::Sent;
+  // A failed send stops the dispatch: retried at the next one (e.g. when the driver reconnects).
+  live.work.dispatch([&](WorkItem item) {
+    if (item.kind == WorkKind::kStatement) {
+      auto statement = store_.get_statement(live.session_id, item.id);
+      if (!statement || !statement->has_value()) return Sent::kSkipped;
+      protocol::Execute execute{live.session_id, item.id, (*statement)->kind, (*statement)->code};
+      if (auto sent = channel_->send(live.driver_id, std::move(execute)); !sent) {
+        std::cerr << "[hearth] session " << live.session_id << ": cannot send statement "
+                  << item.id << ": " << sent.error().message << "\n";
+        return Sent::kFailed;
+      }
+      // A cancel asked for while the driver was away goes right behind the statement.
+      if ((*statement)->state == StatementState::kCancelling) {
+        (void)channel_->send(live.driver_id, protocol::CancelStatement{live.session_id, item.id});
+      }
+      return Sent::kSent;
     }
-    live.dispatched.insert(statement_id);
-    // A cancel asked for while the driver was away goes right behind the statement.
-    if ((*statement)->state == StatementState::kCancelling) {
-      (void)channel_->send(live.driver_id, protocol::CancelStatement{live.session_id, statement_id});
-    }
-  }
-  for (int64_t job_id : live.jobs_outstanding) {
-    if (!again && live.jobs_dispatched.count(job_id)) continue;
-    auto job = store_.get_job(live.session_id, job_id);
-    if (!job || !job->has_value()) continue;
+    auto job = store_.get_job(live.session_id, item.id);
+    if (!job || !job->has_value()) return Sent::kSkipped;
     const JobRecord& j = **job;
-    protocol::StartJob start{live.session_id, job_id, j.class_name, j.args, j.conf, j.jar};
+    protocol::StartJob start{live.session_id, item.id, j.class_name, j.args, j.conf, j.jar};
     if (auto sent = channel_->send(live.driver_id, std::move(start)); !sent) {
-      std::cerr << "[hearth] session " << live.session_id << ": cannot send job " << job_id << ": "
+      std::cerr << "[hearth] session " << live.session_id << ": cannot send job " << item.id << ": "
                 << sent.error().message << "\n";
-      return;
+      return Sent::kFailed;
     }
-    live.jobs_dispatched.insert(job_id);
     if (j.state == JobState::kCancelling) {
-      (void)channel_->send(live.driver_id, protocol::CancelJob{live.session_id, job_id});
+      (void)channel_->send(live.driver_id, protocol::CancelJob{live.session_id, item.id});
     }
-  }
-  live.resend_all = false;
+    return Sent::kSent;
+  });
 }
 
 void SessionManager::fail_outstanding(LiveSession& live, const std::string& why, bool cancelled) {
   const int64_t now = now_ms();
-  for (int64_t statement_id : live.outstanding) {
-    auto statement = store_.get_statement(live.session_id, statement_id);
-    if (!statement || !statement->has_value()) continue;
-    StatementRecord& s = **statement;
-    if (is_terminal(s.state)) continue;
-    if (cancelled) {
-      report_illegal(advance(s.state, StatementState::kCancelled), s);
-    } else {
-      report_illegal(advance(s.state, StatementState::kAvailable), s);
-      s.output_json = error_output(statement_id, why);
+  for (const WorkItem& item : live.work.take_all()) {
+    if (item.kind == WorkKind::kStatement) {
+      auto statement = store_.get_statement(live.session_id, item.id);
+      if (!statement || !statement->has_value()) continue;
+      StatementRecord& s = **statement;
+      if (is_terminal(s.state)) continue;
+      if (cancelled) {
+        report_illegal(advance(s.state, StatementState::kCancelled), s);
+      } else {
+        report_illegal(advance(s.state, StatementState::kAvailable), s);
+        s.output_json = error_output(item.id, why);
+      }
+      s.progress = 1.0;
+      s.completed_ms = now;
+      report_failed_write(save_statement(s), "store statement " + std::to_string(s.id));
+      continue;
     }
-    s.progress = 1.0;
-    s.completed_ms = now;
-    report_failed_write(save_statement(s), "store statement " + std::to_string(s.id));
-  }
-  live.outstanding.clear();
-  live.dispatched.clear();
-  for (int64_t job_id : live.jobs_outstanding) {
-    auto job = store_.get_job(live.session_id, job_id);
+    auto job = store_.get_job(live.session_id, item.id);
     if (!job || !job->has_value()) continue;
     JobRecord& j = **job;
     if (is_terminal(j.state)) continue;
@@ -1421,8 +1373,6 @@ void SessionManager::fail_outstanding(LiveSession& live, const std::string& why,
     j.completed_ms = now;
     report_failed_write(save_job(j), "store job " + std::to_string(j.id));
   }
-  live.jobs_outstanding.clear();
-  live.jobs_dispatched.clear();
 }
 
 void SessionManager::on_driver_message(const std::string& driver_id, protocol::Message message) {
@@ -1468,7 +1418,7 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
         // answers with the session's state) and hand its unfinished work over again, since
         // frames of an earlier connection may be lost. The agent runs each id once.
         if (auto* live = live_session(session_id, driver_id)) {
-          live->resend_all = true;
+          live->work.resend_all();
           open_session(*driver, *live);
         }
       }
@@ -1541,8 +1491,7 @@ void SessionManager::on_driver_message(const std::string& driver_id, protocol::M
       return;
     }
     if (is_terminal(s.state)) {
-      live->outstanding.erase(s.id);
-      live->dispatched.erase(s.id);
+      live->work.finish({WorkKind::kStatement, s.id});
       settle_idle_or_busy(*live);
     }
     return;

@@ -19,6 +19,7 @@
 #include "hearth/session/records.hpp"
 #include "hearth/session/session_store.hpp"
 #include "hearth/session/spark_submit.hpp"
+#include "hearth/session/work_queue.hpp"
 
 namespace hearth::session {
 
@@ -211,16 +212,8 @@ class SessionManager : private DriverChannel::Listener {
     // with add_artifact once the driver opened it; `pending_artifacts` answers still due.
     std::vector<std::pair<std::string, std::string>> artifacts;  // (kind, uri)
     std::size_t pending_artifacts = 0;
-    // Both dispatched sets hold only outstanding ids (erased when those end): bounded by the
-    // unfinished work, not by the session's age.
-    std::set<int64_t> dispatched;       // statement ids sent to the driver
-    std::set<int64_t> outstanding;      // statement ids not yet available/cancelled
-    std::set<int64_t> jobs_dispatched;  // job ids sent to the driver
-    std::set<int64_t> jobs_outstanding; // job ids not yet finished
-    // Hand every outstanding statement and job over again at the next dispatch, dispatched ones
-    // too: set when the driver (re)connects, since frames of the old connection may be lost. The
-    // agent runs each id once and answers a repeat with what it knows.
-    bool resend_all = false;
+    // Its unfinished statements and jobs, and which of them the driver has.
+    WorkQueue work;
     int64_t last_activity_ms = 0;       // see touch()
     int64_t last_request_ms = 0;
   };
