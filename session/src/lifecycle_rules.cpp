@@ -72,4 +72,22 @@ std::vector<std::string> unused_drivers(int64_t now_ms, std::chrono::millisecond
   return unused;
 }
 
+LivenessVerdict judge_liveness(const DriverSilence& driver, std::chrono::steady_clock::time_point now,
+                               int64_t now_ms, std::chrono::milliseconds silent_after,
+                               std::chrono::milliseconds lost_after) {
+  LivenessVerdict verdict;
+  if (driver.exited_or_stopping) return verdict;
+  if (driver.last_heard) {
+    verdict.silent_for = std::chrono::duration_cast<std::chrono::milliseconds>(now - *driver.last_heard);
+  } else if (driver.adopted) {
+    verdict.silent_for = std::chrono::milliseconds(now_ms - driver.adopted_ms);
+  } else {
+    return verdict;
+  }
+  if (verdict.silent_for < silent_after) return verdict;
+  verdict.becomes_silent = !driver.silent;
+  verdict.lost = verdict.silent_for >= lost_after;
+  return verdict;
+}
+
 }  // namespace hearth::session

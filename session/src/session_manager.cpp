@@ -1579,17 +1579,12 @@ void SessionManager::check_driver_liveness() {
   const auto silent_after = kSilentHeartbeats * settings_.heartbeat;
   for (auto& [id, d] : drivers_) {
     LiveDriver& driver = *d;
-    if (driver.exited || driver.stopping) continue;
-    std::chrono::milliseconds silent{0};
-    if (auto heard = channel_->last_heard(id)) {
-      silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - *heard);
-    } else if (driver.adopted) {
-      silent = std::chrono::milliseconds(now_ms() - driver.adopted_ms);
-    } else {
-      continue;  // launched by us and not connected yet: its process is watched
-    }
-    if (silent < silent_after) continue;
-    if (!driver.silent) {
+    const auto verdict = judge_liveness(
+        DriverSilence{driver.exited || driver.stopping, channel_->last_heard(id), driver.adopted,
+                      driver.adopted_ms, driver.silent},
+        now, now_ms(), silent_after, settings_.driver_lost_timeout);
+    const std::chrono::milliseconds silent = verdict.silent_for;
+    if (verdict.becomes_silent) {
       driver.silent = true;
       std::cerr << "[hearth] driver " << id << " silent for " << silent.count() << " ms: its sessions are recovering\n";
       for (int64_t session_id : driver.sessions) {
@@ -1601,7 +1596,7 @@ void SessionManager::check_driver_liveness() {
         }
       }
     }
-    if (silent < settings_.driver_lost_timeout) continue;
+    if (!verdict.lost) continue;
     driver.lost_reason = "The session's driver was lost: nothing heard from it for " +
                          std::to_string(silent.count() / 1000) + " s.";
     std::cerr << "[hearth] driver " << id << " lost (silent " << silent.count() << " ms)\n";

@@ -114,5 +114,60 @@ TEST(LifecycleRulesTest, OnlyUnusedSharedDriversWithoutSessionsGo) {
   EXPECT_TRUE(unused_drivers(kStart + 100'000'000, 0s, drivers).empty());
 }
 
+// Liveness: silent after five heartbeats of 2 s, lost after 60 s.
+constexpr auto kSilentAfter = 10s;
+constexpr auto kLostAfter = 60s;
+const auto kNow = std::chrono::steady_clock::time_point{} + 1000h;
+
+LivenessVerdict judge(const DriverSilence& driver, int64_t now_ms = kStart) {
+  return judge_liveness(driver, kNow, now_ms, kSilentAfter, kLostAfter);
+}
+
+TEST(LivenessTest, AHeardDriverBecomesSilentOnceThenLost) {
+  DriverSilence driver;
+  driver.last_heard = kNow - 9'999ms;
+  EXPECT_FALSE(judge(driver).becomes_silent);
+  driver.last_heard = kNow - 10s;
+  auto silent = judge(driver);
+  EXPECT_TRUE(silent.becomes_silent);
+  EXPECT_FALSE(silent.lost);
+  EXPECT_EQ(silent.silent_for, 10s);
+  driver.silent = true;  // judged so: not again
+  EXPECT_FALSE(judge(driver).becomes_silent);
+  driver.last_heard = kNow - 60s;
+  EXPECT_TRUE(judge(driver).lost);
+  EXPECT_FALSE(judge(driver).becomes_silent);
+}
+
+TEST(LivenessTest, ADriverSilentPastBothLimitsAtOnceIsSilentAndLost) {
+  DriverSilence driver;
+  driver.last_heard = kNow - 61s;
+  auto verdict = judge(driver);
+  EXPECT_TRUE(verdict.becomes_silent);
+  EXPECT_TRUE(verdict.lost);
+}
+
+TEST(LivenessTest, AnAdoptedDriverCountsAsSilentSinceItWasAdopted) {
+  DriverSilence driver;
+  driver.adopted = true;
+  driver.adopted_ms = kStart;
+  EXPECT_FALSE(judge(driver, kStart + 9'999).becomes_silent);
+  EXPECT_TRUE(judge(driver, kStart + 10'000).becomes_silent);
+  EXPECT_TRUE(judge(driver, kStart + 60'000).lost);
+  driver.last_heard = kNow - 1s;  // back: the channel's time counts
+  EXPECT_FALSE(judge(driver, kStart + 60'000).lost);
+}
+
+TEST(LivenessTest, NotJudgedBeforeItsFirstConnectionOrWhileStopping) {
+  DriverSilence launched;  // our own child, not connected yet: its process is watched
+  EXPECT_FALSE(judge(launched, kStart + 100'000'000).lost);
+  DriverSilence stopping;
+  stopping.exited_or_stopping = true;
+  stopping.last_heard = kNow - 100h;
+  auto verdict = judge(stopping);
+  EXPECT_FALSE(verdict.becomes_silent);
+  EXPECT_FALSE(verdict.lost);
+}
+
 }  // namespace
 }  // namespace hearth::session

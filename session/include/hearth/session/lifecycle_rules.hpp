@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,5 +63,27 @@ struct DriverUse {
 // for longer than `unused_timeout` (0 = never), in the order given.
 std::vector<std::string> unused_drivers(int64_t now_ms, std::chrono::milliseconds unused_timeout,
                                         const std::vector<DriverUse>& drivers);
+
+// What the server knows of a driver's liveness.
+struct DriverSilence {
+  bool exited_or_stopping = false;  // not judged
+  // When the channel last heard from it; nullopt while it has not connected.
+  std::optional<std::chrono::steady_clock::time_point> last_heard;
+  bool adopted = false;     // from an earlier server process: silent since adopted_ms until heard
+  int64_t adopted_ms = 0;   // milliseconds since the epoch
+  bool silent = false;      // already judged silent
+};
+
+struct LivenessVerdict {
+  std::chrono::milliseconds silent_for{0};
+  bool becomes_silent = false;  // silent for silent_after, not judged so before: sessions recover
+  bool lost = false;            // silent for silent_after and lost_after: given up
+};
+
+// The liveness rule: a driver launched by this server and not connected yet is not judged (its
+// process is watched); an adopted one counts as silent since it was adopted.
+LivenessVerdict judge_liveness(const DriverSilence& driver, std::chrono::steady_clock::time_point now,
+                               int64_t now_ms, std::chrono::milliseconds silent_after,
+                               std::chrono::milliseconds lost_after);
 
 }  // namespace hearth::session
